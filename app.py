@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""CDK entry point: load the config, build the stacks, check them with cdk-nag, synthesize.
+
+Choose the config with `cdk synth -c config=config/examples/p5-efa-training.yaml`
+or MLHPC_CONFIG=...; the default is config/default.yaml.
+"""
+
+import os
+import sys
+
+from aws_cdk import App
+
+from mlhpc.config import ConfigError, load_config_with_warnings
+from stacks.assembly import build_app
+
+
+def main() -> int:
+    """Synthesize the app, or print every config problem and exit 1."""
+    chosen = App().node.try_get_context("config") or os.environ.get("MLHPC_CONFIG")
+    try:
+        config, warnings = load_config_with_warnings(chosen)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        print("Run `mlhpc validate FILE` for the same report; nothing was synthesized.", file=sys.stderr)
+        return 1
+    for issue in warnings:
+        print(issue.render(chosen), file=sys.stderr)
+    build_app(config).app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Problems found in a configuration file, and how they are reported to a person."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Level(StrEnum):
+    """How serious an issue is: errors stop synthesis, warnings and infos do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file: where, what was given, what is allowed, how to fix it."""
+
+    path: str
+    message: str
+    fix: str
+    value: Any = None
+    code: str = "SCHEMA"
+    level: Level = Level.ERROR
+    line: int | None = None
+
+    def location(self, source: str | None = None) -> str:
+        """Return 'file:line path' (or the parts that are known)."""
+        where = f"{source}:{self.line}" if source and self.line else (source or "")
+        return f"{where} {self.path}".strip() if self.path else where
+
+    def render(self, source: str | None = None) -> str:
+        """Return the issue as plain text lines, the form used in logs and tests."""
+        head = f"{self.level.value.upper()} [{self.code}] {self.location(source)}: {self.message}"
+        lines = [head]
+        if self.value is not None:
+            lines.append(f"    given: {format_value(self.value)}")
+        lines.append(f"    fix:   {self.fix}")
+        return "\n".join(lines)
+
+
+@dataclass
+class ConfigError(Exception):
+    """A config file that cannot be used, with every issue found in it."""
+
+    issues: Sequence[ConfigIssue]
+    source: str | None = None
+    warnings: Sequence[ConfigIssue] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        count = len(self.issues)
+        where = self.source or "the configuration"
+        body = "\n".join(issue.render(self.source) for issue in self.issues)
+        return f"{where}: {count} problem{'s' if count != 1 else ''} found\n{body}"
+
+
+def format_value(value: Any) -> str:
+    """Return a short, YAML-like rendering of a value for messages."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in list(value.items())[:6]) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in list(value)[:8]) + "]"
+    return str(value)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """Return the closest candidate to a misspelt word, or None when nothing is close."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    """Turn a pydantic location tuple into 'a.b[0].c'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

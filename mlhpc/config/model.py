@@ -1,0 +1,176 @@
+"""The configuration model: one frozen pydantic section per stack.
+
+A YAML file is parsed into :class:`Config`. Every model forbids unknown keys and is
+frozen, so a stack receives a section it can neither mistype nor mutate. Units are in
+the field names (``retention_days``, ``size_gib``). Rules that involve several fields
+live in :mod:`mlhpc.config.rules`, each with a stable code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_AZ_RE = re.compile(r"^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)([a-z])$")
+
+
+class Section(BaseModel):
+    """Base for every config section: frozen, no unknown keys, validated defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, use_enum_values=False)
+
+
+def _region(value: str) -> str:
+    if not _REGION_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not an AWS region name; expected a name such as 'us-east-1' or 'eu-west-2'"
+        )
+    return value
+
+
+def _az(value: str) -> str:
+    if not _AZ_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not an Availability Zone name; expected a region followed by a letter, "
+            "such as 'us-east-1a'"
+        )
+    return value
+
+
+def _ipv4_cidr(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"'{value}' is not an IPv4 CIDR block ({err}); expected e.g. '10.0.0.0/16'") from err
+    if not 16 <= net.prefixlen <= 24:
+        raise ValueError(
+            f"a VPC CIDR of /{net.prefixlen} is outside what mlhpc supports (/16 to /24); use e.g. '10.0.0.0/16'"
+        )
+    if not net.is_private:
+        raise ValueError(f"'{value}' is not a private (RFC 1918) range; use e.g. '10.0.0.0/16'")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+AvailabilityZone = Annotated[str, AfterValidator(_az)]
+VpcCidr = Annotated[str, AfterValidator(_ipv4_cidr)]
+def _tag_key(value: str) -> str:
+    if value.lower().startswith("aws:"):
+        raise ValueError(f"tag key '{value}' uses the reserved 'aws:' prefix; choose a key without it")
+    return value
+
+
+TagKey = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w .:/=+\-@]+$"), AfterValidator(_tag_key)]
+TagValue = Annotated[str, Field(max_length=256, pattern=r"^[\w .:/=+\-@]*$")]
+
+
+class ProjectConfig(Section):
+    """Who owns the deployment and where it goes."""
+
+    name: str = Field(
+        default="mlhpc",
+        pattern=r"^[a-z][a-z0-9-]{1,19}$",
+        description="Prefix for stack and resource names: 2-20 lowercase letters, digits or '-'.",
+    )
+    region: Region = "us-east-1"
+    account: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="12-digit account id; leave unset for account-agnostic templates.",
+    )
+    tags: dict[TagKey, TagValue] = Field(default_factory=lambda: {"Project": "mlhpc"})
+
+
+class InterfaceEndpoint(StrEnum):
+    """AWS services reached privately through interface VPC endpoints."""
+
+    ECR_API = "ecr.api"
+    ECR_DKR = "ecr.dkr"
+    LOGS = "logs"
+    MONITORING = "monitoring"
+    SSM = "ssm"
+    SSM_MESSAGES = "ssmmessages"
+    EC2_MESSAGES = "ec2messages"
+    EC2 = "ec2"
+    STS = "sts"
+    SECRETS_MANAGER = "secretsmanager"
+    KMS = "kms"
+    SAGEMAKER_API = "sagemaker.api"
+    SAGEMAKER_RUNTIME = "sagemaker.runtime"
+    BATCH = "batch"
+    ECS = "ecs"
+    ECS_AGENT = "ecs-agent"
+    ECS_TELEMETRY = "ecs-telemetry"
+    ELASTIC_FILESYSTEM = "elasticfilesystem"
+
+
+DEFAULT_INTERFACE_ENDPOINTS: tuple[InterfaceEndpoint, ...] = (
+    InterfaceEndpoint.ECR_API,
+    InterfaceEndpoint.ECR_DKR,
+    InterfaceEndpoint.LOGS,
+    InterfaceEndpoint.SSM,
+    InterfaceEndpoint.SSM_MESSAGES,
+    InterfaceEndpoint.EC2_MESSAGES,
+    InterfaceEndpoint.STS,
+    InterfaceEndpoint.SECRETS_MANAGER,
+    InterfaceEndpoint.SAGEMAKER_API,
+    InterfaceEndpoint.SAGEMAKER_RUNTIME,
+    InterfaceEndpoint.BATCH,
+)
+
+
+class FlowLogTraffic(StrEnum):
+    """Which packets VPC flow logs record."""
+
+    ALL = "ALL"
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+
+class FlowLogsConfig(Section):
+    """VPC flow logs, delivered to a KMS-encrypted CloudWatch log group."""
+
+    traffic_type: FlowLogTraffic = FlowLogTraffic.ALL
+    retention_days: int = 90
+    max_aggregation_interval_s: int = Field(default=600, description="60 or 600 seconds.")
+
+
+class NetworkConfig(Section):
+    """The VPC every other stack lives in."""
+
+    cidr: VpcCidr = "10.0.0.0/16"
+    az_count: int = Field(default=2, ge=2, le=6, description="Availability Zones spanned (at least 2).")
+    availability_zones: tuple[AvailabilityZone, ...] | None = Field(
+        default=None,
+        description="Explicit AZ names (length az_count); default: the region's 'a', 'b', ... zones.",
+    )
+    nat_gateways: int = Field(default=1, ge=0, le=6, description="NAT gateways; 1 keeps the default cheap.")
+    public_subnet_mask: int = Field(default=24, ge=16, le=28)
+    private_subnet_mask: int = Field(default=20, ge=16, le=28)
+    gateway_endpoints: bool = Field(default=True, description="S3 and DynamoDB gateway endpoints (free).")
+    interface_endpoints: tuple[InterfaceEndpoint, ...] = DEFAULT_INTERFACE_ENDPOINTS
+    flow_logs: FlowLogsConfig = FlowLogsConfig()
+
+    def zones(self, region: str) -> tuple[str, ...]:
+        """Return the AZ names the VPC spans: the configured ones or the region's first letters."""
+        if self.availability_zones:
+            return self.availability_zones
+        return tuple(f"{region}{chr(ord('a') + i)}" for i in range(self.az_count))
+
+
+class Config(Section):
+    """The whole deployment: one section per stack."""
+
+    project: ProjectConfig = ProjectConfig()
+    network: NetworkConfig = NetworkConfig()

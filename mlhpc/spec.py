@@ -1,0 +1,179 @@
+"""The workload contract: what a job needs and accepts, declared once.
+
+Every workload package ``workloads/<name>/`` exposes ``SPEC: WorkloadSpec`` in its
+``spec.py``. HpcStack turns specs into Batch job definitions, the CLI validates
+``--set key=value`` against ``SPEC.args`` and the entrypoint parses its options from
+the same model, so a new argument is declared in exactly one place.
+"""
+
+from __future__ import annotations
+
+import shlex
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Backend(StrEnum):
+    """Where a job can run."""
+
+    LOCAL = "local"
+    BATCH = "batch"
+    SAGEMAKER = "sagemaker"
+    EKS = "eks"
+
+
+class WorkloadArgs(BaseModel):
+    """Base class of a workload's arguments: frozen, no unknown keys, typed ranges.
+
+    Each field becomes an option ``--field-name`` of the entrypoint and a key of
+    ``--set field_name=value`` on the CLI. Give every field a default and a
+    ``description``; put units in names (``timeout_s``, ``size_mib``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Resources(BaseModel):
+    """What one run asks of the cluster (per node)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: int = Field(default=1, ge=1, le=256, description="Nodes of a Batch multi-node job (1: single node).")
+    gpus_per_node: int = Field(default=0, ge=0, le=16)
+    vcpus_per_node: int = Field(default=2, ge=1, le=192)
+    memory_mib: int = Field(default=4096, ge=512)
+    shm_size_mib: int = Field(default=1024, ge=64, description="/dev/shm for the container (NCCL, dataloaders).")
+    efa: bool = Field(default=False, description="Needs EFA devices (multi-node NCCL traffic).")
+    timeout_s: int = Field(default=4 * 3600, ge=60, description="Wall-clock limit of one attempt.")
+
+    @model_validator(mode="after")
+    def _efa_needs_gpus(self) -> Resources:
+        if self.efa and self.gpus_per_node == 0:
+            raise ValueError("efa=True needs gpus_per_node >= 1: EFA carries NCCL traffic between GPUs")
+        return self
+
+
+class WorkloadSpec(BaseModel):
+    """A workload's single source of truth: identity, arguments, resources, image, backends, outputs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
+    description: str
+    module: str = Field(description="Python module run as `python -m MODULE`.")
+    args: type[WorkloadArgs]
+    resources: Resources = Resources()
+    image: str = Field(description="ECR repository name of the workload's container, e.g. 'mlhpc/pinn'.")
+    backends: frozenset[Backend] = frozenset({Backend.LOCAL, Backend.BATCH})
+    default_backend: Backend = Backend.BATCH
+    distributed: bool = Field(default=False, description="Runs as several ranks through torch.distributed.")
+    outputs: tuple[str, ...] = ("metrics.json",)
+    demo_args: dict[str, Any] = Field(default_factory=dict, description="Overrides for `make demo` size.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkloadSpec:
+        if self.default_backend not in self.backends:
+            raise ValueError(f"default_backend {self.default_backend} is not in backends {sorted(self.backends)}")
+        self.args.model_validate(self.demo_args)
+        return self
+
+    @property
+    def multi_node(self) -> bool:
+        """Whether Batch runs it as a multi-node parallel job."""
+        return self.distributed and self.resources.nodes > 1
+
+    def defaults(self) -> dict[str, Any]:
+        """Return every argument's default value."""
+        return self.args().model_dump(mode="json")
+
+    def parse_sets(self, pairs: list[str] | tuple[str, ...]) -> WorkloadArgs:
+        """Validate ``key=value`` strings against the arguments model (raises SpecError)."""
+        values: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise SpecError(f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100")
+            values[key.strip().replace("-", "_")] = value.strip()
+        return self.validate_args(values)
+
+    def validate_args(self, values: dict[str, Any]) -> WorkloadArgs:
+        """Validate a mapping of argument values; raise SpecError naming each bad key, value and range."""
+        try:
+            return self.args.model_validate(values)
+        except ValidationError as err:
+            raise SpecError.from_validation(self, err) from None
+
+    def command(self, args: WorkloadArgs | None = None) -> list[str]:
+        """Return the container command: `python -m MODULE --key value ...` for non-default arguments."""
+        command = ["python", "-m", self.module]
+        if args is None:
+            return command
+        defaults = self.defaults()
+        for key, value in args.model_dump(mode="json").items():
+            if value != defaults.get(key):
+                command += [f"--{key.replace('_', '-')}", _to_cli(value)]
+        return command
+
+    def command_line(self, args: WorkloadArgs | None = None) -> str:
+        """Return :meth:`command` as one shell-quoted string."""
+        return shlex.join(self.command(args))
+
+
+def _to_cli(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+class SpecError(ValueError):
+    """Arguments that do not fit a workload's spec; the message names key, value, range and fix."""
+
+    def __init__(self, message: str, *, fix: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}"
+
+    @classmethod
+    def from_validation(cls, spec: WorkloadSpec, err: ValidationError) -> SpecError:
+        """Describe every failed argument of a validation error in one message."""
+        known = sorted(spec.args.model_fields)
+        lines, fixes = [], []
+        for e in err.errors(include_url=False):
+            key = ".".join(str(p) for p in e["loc"]) or "?"
+            if e["type"] == "extra_forbidden":
+                from mlhpc.config.issues import did_you_mean
+
+                guess = did_you_mean(key, known)
+                lines.append(f"{spec.name} has no argument '{key}'" + (f" (did you mean '{guess}'?)" if guess else ""))
+                fixes.append(f"use one of: {', '.join(known)}")
+                continue
+            field = spec.args.model_fields.get(key)
+            allowed = describe_range(field) if field is not None else ""
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{spec.name}: {key}={e.get('input')!r} is not valid: {msg}")
+            fixes.append(f"give {key} {allowed}".strip() if allowed else f"correct {key}")
+        return cls("\n".join(lines), fix="; ".join(dict.fromkeys(fixes)))
+
+
+def describe_range(field: Any) -> str:
+    """Return 'a value >= 1 and <= 10' (or similar) from a pydantic field's constraints."""
+    parts = []
+    for meta in getattr(field, "metadata", []):
+        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            bound = getattr(meta, attr, None)
+            if bound is not None:
+                parts.append(f"{symbol} {bound}")
+    annotation = getattr(field, "annotation", None)
+    choices = getattr(annotation, "__args__", None) if "Literal" in str(annotation) else None
+    if choices:
+        return "one of: " + ", ".join(map(str, choices))
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return "one of: " + ", ".join(m.value for m in annotation)
+    return ("a value " + " and ".join(parts)) if parts else ""

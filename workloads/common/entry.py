@@ -1,0 +1,228 @@
+"""The entrypoint every workload shares: ``python -m workloads.<name> [--option value ...]``.
+
+A workload writes one function ``job(args, ctx) -> metrics`` and its ``main`` is::
+
+    def main(argv: list[str] | None = None) -> int:
+        return run(SPEC, job, argv)
+
+:func:`run` turns the spec's arguments model into command-line options, prepares the
+output and checkpoint directories (local or s3://), reads the rendezvous, installs the
+SIGTERM handler, writes ``metrics.json``, uploads outputs, and maps failures to exit
+codes: 0 done, 2 bad arguments or input, 143 stopped by SIGTERM after a checkpoint
+(Batch retries it), 1 anything else. Started by SageMaker (``train`` as the only
+argument) it follows the bring-your-own-container contract instead (see
+:mod:`workloads.common.sagemaker`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlhpc.spec import SpecError, WorkloadArgs, WorkloadSpec, describe_range
+from workloads.common import dist, sagemaker, storage
+from workloads.common.checkpoint import (
+    RESUMABLE_EXIT_CODE,
+    Checkpointer,
+    CheckpointMismatch,
+    GracefulStop,
+    Preempted,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class WorkloadError(Exception):
+    """A user mistake found while running (bad input file, impossible option mix): exit 2, no traceback."""
+
+
+@dataclass
+class RunContext:
+    """What a job gets besides its arguments."""
+
+    spec: WorkloadSpec
+    out: Path
+    checkpoint_location: str
+    rendezvous: dist.Rendezvous
+    stop: GracefulStop
+    resume: bool = True
+    inputs: dict[str, Path] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def is_main(self) -> bool:
+        """True on the rank that writes outputs."""
+        return self.rendezvous.is_main
+
+    def checkpointer(self, fingerprint: Mapping[str, Any]) -> Checkpointer:
+        """Return a checkpointer for this run's checkpoint location, keyed by a fingerprint.
+
+        Every rank may load from it; only the main rank should save.
+        """
+        return Checkpointer(self.checkpoint_location, fingerprint=fingerprint)
+
+    def elapsed_s(self) -> float:
+        """Seconds since the job started."""
+        return time.perf_counter() - self.started
+
+    def log(self, message: str) -> None:
+        """Print a line on the main rank (other ranks stay quiet)."""
+        if self.is_main:
+            print(message, flush=True)
+
+
+Job = Callable[[Any, RunContext], Mapping[str, Any]]
+
+
+# --- options from the arguments model ---------------------------------------------------
+
+
+def _is_sequence(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (list, tuple)
+
+
+def build_parser(spec: WorkloadSpec) -> argparse.ArgumentParser:
+    """Return an argparse parser with one option per argument of the spec plus the common ones."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {spec.module}",
+        description=spec.description,
+        epilog=f"Example: python -m {spec.module} --out results/{spec.name}/local "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in list(spec.demo_args.items())[:3]),
+    )
+    group = parser.add_argument_group(f"{spec.name} arguments")
+    for name, info in spec.args.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, enum.Enum):
+            default = default.value
+        allowed = describe_range(info)
+        text = f"{info.description or ''} (default: {default}{'; ' + allowed if allowed else ''})"
+        metavar = "A,B,..." if _is_sequence(info.annotation) else name.upper()
+        group.add_argument(flag, dest=name, default=None, metavar=metavar, help=text.strip())
+    common = parser.add_argument_group("run options")
+    common.add_argument(
+        "--out",
+        default=os.environ.get("MLHPC_OUT", f"results/{spec.name}/local"),
+        help="output directory or s3:// prefix (default: $MLHPC_OUT or results/<workload>/local)",
+    )
+    common.add_argument(
+        "--checkpoint-dir",
+        default=os.environ.get("MLHPC_CHECKPOINT_DIR"),
+        help="checkpoint directory or s3:// prefix (default: $MLHPC_CHECKPOINT_DIR or <out>/checkpoints)",
+    )
+    common.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start over")
+    return parser
+
+
+def parse_args(spec: WorkloadSpec, argv: Sequence[str]) -> tuple[WorkloadArgs, argparse.Namespace]:
+    """Parse argv into the spec's validated arguments and the common options (raises SpecError)."""
+    parser = build_parser(spec)
+    namespace = parser.parse_args(list(argv))
+    values: dict[str, Any] = {}
+    for name, info in spec.args.model_fields.items():
+        raw = getattr(namespace, name)
+        if raw is None:
+            continue
+        values[name] = [v.strip() for v in raw.split(",") if v.strip()] if _is_sequence(info.annotation) else raw
+    return spec.validate_args(values), namespace
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def write_metrics(out: Path, metrics: Mapping[str, Any]) -> Path:
+    """Write metrics.json (numpy and torch scalars converted, non-finite floats as strings)."""
+    path = out / "metrics.json"
+    path.write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
+    """Parse options, run the job with a prepared context, write metrics; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return sagemaker.run_training(spec, lambda a: run(spec, job, a), argv[1:])
+    try:
+        args, options = parse_args(spec, argv)
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rdzv = dist.from_env()
+    except dist.RendezvousError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        output = storage.OutputDir(options.out)
+    except (storage.StorageError, OSError) as err:
+        print(f"error: cannot use --out {options.out!r}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    checkpoint_location = options.checkpoint_dir or (
+        f"{options.out.rstrip('/')}/checkpoints" if storage.is_s3(options.out) else str(output.path / "checkpoints")
+    )
+    stop = GracefulStop()
+    ctx = RunContext(
+        spec=spec,
+        out=output.path,
+        checkpoint_location=checkpoint_location,
+        rendezvous=rdzv,
+        stop=stop,
+        resume=not options.no_resume,
+    )
+    try:
+        metrics = dict(job(args, ctx))
+        if ctx.is_main:
+            metrics.setdefault("workload", spec.name)
+            metrics.setdefault("wall_s", round(ctx.elapsed_s(), 3))
+            metrics.setdefault("world_size", rdzv.world_size)
+            write_metrics(output.path, metrics)
+            where = output.publish()
+            print(f"{spec.name}: outputs in {where}", flush=True)
+        return EXIT_OK
+    except Preempted:
+        print(
+            f"{spec.name}: stopped by {stop.signal_name or 'signal'} after saving a checkpoint in "
+            f"{checkpoint_location}; exit {RESUMABLE_EXIT_CODE} so the retry resumes from it",
+            file=sys.stderr,
+            flush=True,
+        )
+        return RESUMABLE_EXIT_CODE
+    except (WorkloadError, CheckpointMismatch, storage.StorageError, SpecError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:
+        traceback.print_exc()
+        print(f"{spec.name}: failed (a bug or an environment problem, details above)", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        stop.restore()

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from mlhpc.config.model import NetworkConfig
 from stacks.constructs.endpoints import PrivateEndpoints
+from stacks.constructs.framework import tidy_restrict_default_sg_provider
 from stacks.constructs.flow_logs import EncryptedFlowLogs
 
 
@@ -59,6 +60,7 @@ class NetworkStack(Stack):
             ],
         )
         self.private_subnets = ec2.SubnetSelection(subnet_type=private_type)
+        tidy_restrict_default_sg_provider(self)
 
         self.flow_logs = EncryptedFlowLogs(self, "FlowLogs", vpc=self.vpc, config=config.flow_logs)
         self.endpoints = PrivateEndpoints(

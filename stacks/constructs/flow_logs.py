@@ -76,23 +76,27 @@ class EncryptedFlowLogs(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteFlowLogStreams",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[self.log_group.log_group_arn],
-            )
+        # A separate policy (not the role's default one) so the flow log can depend on
+        # the permissions existing without a redundant dependency on the role itself.
+        self.policy = iam.Policy(
+            self,
+            "DeliveryPolicy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="WriteFlowLogStreams",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[self.log_group.log_group_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeFlowLogGroup",
+                    actions=["logs:DescribeLogGroups"],
+                    resources=[f"arn:{Aws.PARTITION}:logs:{region}:{Aws.ACCOUNT_ID}:log-group:*"],
+                ),
+            ],
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DescribeFlowLogGroup",
-                actions=["logs:DescribeLogGroups"],
-                resources=[f"arn:{Aws.PARTITION}:logs:{region}:{Aws.ACCOUNT_ID}:log-group:*"],
-            )
-        )
-
         acknowledge(
-            self.role,
+            self.policy,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:{region}:<AWS::AccountId>:log-group:*]",
             "logs:DescribeLogGroups is a list action: IAM cannot scope it to one log group, so it is "
             "limited to this account's log groups in this region (the write actions name the one group).",
@@ -109,4 +113,4 @@ class EncryptedFlowLogs(Construct):
             deliver_logs_permission_arn=self.role.role_arn,
             max_aggregation_interval=config.max_aggregation_interval_s,
         )
-        self.flow_log.node.add_dependency(self.role)
+        self.flow_log.node.add_dependency(self.policy)

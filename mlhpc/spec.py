@@ -40,11 +40,15 @@ class Resources(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    nodes: int = Field(default=1, ge=1, le=256, description="Nodes of a Batch multi-node job (1: single node).")
+    nodes: int = Field(
+        default=1, ge=1, le=256, description="Nodes of a Batch multi-node job (1: single node)."
+    )
     gpus_per_node: int = Field(default=0, ge=0, le=16)
     vcpus_per_node: int = Field(default=2, ge=1, le=192)
     memory_mib: int = Field(default=4096, ge=512)
-    shm_size_mib: int = Field(default=1024, ge=64, description="/dev/shm for the container (NCCL, dataloaders).")
+    shm_size_mib: int = Field(
+        default=1024, ge=64, description="/dev/shm for the container (NCCL, dataloaders)."
+    )
     efa: bool = Field(default=False, description="Needs EFA devices (multi-node NCCL traffic).")
     timeout_s: int = Field(default=4 * 3600, ge=60, description="Wall-clock limit of one attempt.")
 
@@ -75,7 +79,9 @@ class WorkloadSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
         if self.default_backend not in self.backends:
-            raise ValueError(f"default_backend {self.default_backend} is not in backends {sorted(self.backends)}")
+            raise ValueError(
+                f"default_backend {self.default_backend} is not in backends {sorted(self.backends)}"
+            )
         self.args.model_validate(self.demo_args)
         return self
 
@@ -94,7 +100,9 @@ class WorkloadSpec(BaseModel):
         for pair in pairs:
             key, sep, value = pair.partition("=")
             if not sep or not key:
-                raise SpecError(f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100")
+                raise SpecError(
+                    f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100"
+                )
             values[key.strip().replace("-", "_")] = value.strip()
         return self.validate_args(values)
 
@@ -151,7 +159,9 @@ class SpecError(ValueError):
                 from mlhpc.config.issues import did_you_mean
 
                 guess = did_you_mean(key, known)
-                lines.append(f"{spec.name} has no argument '{key}'" + (f" (did you mean '{guess}'?)" if guess else ""))
+                lines.append(
+                    f"{spec.name} has no argument '{key}'" + (f" (did you mean '{guess}'?)" if guess else "")
+                )
                 fixes.append(f"use one of: {', '.join(known)}")
                 continue
             field = spec.args.model_fields.get(key)

@@ -24,6 +24,8 @@ def feature_flags() -> dict[str, Any]:
 
 # Construct ids are a public contract: `cdk deploy HpcStack` and the CLI name them.
 NETWORK = "NetworkStack"
+# Every stack the app builds, in dependency order.
+STACK_IDS: tuple[str, ...] = (NETWORK,)
 
 
 @dataclass
@@ -53,7 +55,6 @@ def build_app(
         description="mlhpc: VPC, subnets, NAT, VPC endpoints and flow logs",
         env=env,
         config=config.network,
-        availability_zones=config.network.zones(project.region),
     )
 
     for key, value in project.tags.items():

@@ -1,2 +1,50 @@
+"""The `mlhpc` command: validate configs, synthesize and check stacks, run and submit workloads."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mlhpc.cli import demo, validate
+from mlhpc.cli.output import err_console
+
+EXIT_USER_ERROR = 1
+EXIT_BUG = 70  # EX_SOFTWARE: an mlhpc bug, not the user's mistake
+
+app = typer.Typer(
+    name="mlhpc",
+    help=(
+        "ML and HPC clusters on AWS, and the jobs they run.\n\n"
+        "Examples:\n\n"
+        "  mlhpc validate config/default.yaml\n\n"
+        "  mlhpc demo --config config/examples/cpu-dev.yaml"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+app.command("validate")(validate.validate)
+app.command("demo")(demo.demo)
+
+
 def run() -> None:
-    pass
+    """Console-script entry: run the app; a bug exits 70 with a short note instead of a bare traceback."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as err:  # a bug: keep the traceback for the report, say what to do
+        import traceback
+
+        traceback.print_exc()
+        err_console.print(f"[bold red]mlhpc hit a bug:[/] {type(err).__name__}: {err}. Please report it.")
+        sys.exit(EXIT_BUG)
+
+
+if __name__ == "__main__":
+    run()

@@ -72,8 +72,14 @@ def format_value(value: Any) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """Return the closest candidate to a misspelt word, or None when nothing is close."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    options = list(candidates)
+    for option in options:
+        if option.lower() == word.lower():
+            return option
+    matches = difflib.get_close_matches(word.lower(), [o.lower() for o in options], n=1, cutoff=0.6)
+    if not matches:
+        return None
+    return next(o for o in options if o.lower() == matches[0])
 
 
 def format_path(loc: Sequence[str | int]) -> str:

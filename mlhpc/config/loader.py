@@ -64,6 +64,7 @@ def parse_config(text: str, *, source: str = "<string>") -> tuple[Config, list[C
         config = Config.model_validate(data)
     except ValidationError as err:
         issues = [_issue_from_pydantic(e, data, lines) for e in err.errors(include_url=False)]
+        issues.sort(key=lambda i: (i.line or 0, i.path))
         raise ConfigError(issues, source=source) from None
     found = [
         ConfigIssue(
@@ -95,15 +96,19 @@ def _read_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigIssue]]:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
-        return None, {}, [
-            ConfigIssue(
-                path="",
-                code="YAML",
-                line=line,
-                message=f"not valid YAML: {problem}",
-                fix="check indentation (spaces, not tabs) and that every 'key: value' pair has a space after ':'",
-            )
-        ]
+        return (
+            None,
+            {},
+            [
+                ConfigIssue(
+                    path="",
+                    code="YAML",
+                    line=line,
+                    message=f"not valid YAML: {problem}",
+                    fix="check indentation (spaces, not tabs) and that every 'key: value' pair has a space after ':'",
+                )
+            ],
+        )
     if node is None:
         return {}, {}, []
     lines: dict[str, int] = {}
@@ -169,21 +174,25 @@ def _issue_from_pydantic(error: ErrorDetails, data: Any, lines: Mapping[str, int
     return ConfigIssue(path=path, message=message, fix=fix, value=value, line=line)
 
 
-def _describe(kind: str, loc: tuple[Any, ...], ctx: Mapping[str, Any], given: Any, msg: str) -> tuple[str, str]:
+def _describe(
+    kind: str, loc: tuple[Any, ...], ctx: Mapping[str, Any], given: Any, msg: str
+) -> tuple[str, str]:
     """Return (message, fix) for one pydantic error type."""
     field_name = str(loc[-1]) if loc else "value"
     if kind == "extra_forbidden":
         allowed = sorted(_allowed_keys(loc[:-1]))
         guess = did_you_mean(field_name, allowed)
         message = f"unknown key '{field_name}'" + (f" (did you mean '{guess}'?)" if guess else "")
-        fix = (f"rename it to '{guess}'" if guess else "remove it") + f"; allowed keys here: {', '.join(allowed)}"
+        fix = (
+            f"rename it to '{guess}'" if guess else "remove it"
+        ) + f"; allowed keys here: {', '.join(allowed)}"
         return message, fix
     if kind == "missing":
         return f"required key '{field_name}' is missing", f"add '{field_name}:' to this section"
     if kind in ("literal_error", "enum"):
         expected = str(ctx.get("expected", ""))
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",") if o.strip()]
-        guess = did_you_mean(str(given), options) if given is not None else None
+        guess = did_you_mean(given, options) if isinstance(given, str) else None
         message = f"{format_value(given)} is not one of the allowed values: {', '.join(options)}"
         fix = f"use '{guess}'" if guess else f"use one of: {', '.join(options)}"
         return message, fix
@@ -197,11 +206,14 @@ def _describe(kind: str, loc: tuple[Any, ...], ctx: Mapping[str, Any], given: An
         symbol, key = bounds[kind]
         limit = ctx.get(key)
         other = _other_bound(loc, key)
-        allowed = f"{symbol} {limit}" + (f" and {other}" if other else "")
-        return f"{field_name} must be {allowed}", f"set {field_name} to a value {allowed}"
+        limits = f"{symbol} {limit}" + (f" and {other}" if other else "")
+        return f"{field_name} must be {limits}", f"set {field_name} to a value {limits}"
     if kind == "string_pattern_mismatch":
         description = _field_description(loc) or f"text matching {ctx.get('pattern')}"
-        return f"{format_value(given)} is not allowed for {field_name}", f"use {description[0].lower()}{description[1:]}"
+        return (
+            f"{format_value(given)} is not allowed for {field_name}",
+            f"use {description[0].lower()}{description[1:]}",
+        )
     if kind in ("string_too_long", "string_too_short", "too_long", "too_short"):
         return msg[0].lower() + msg[1:], "shorten or lengthen the value to fit"
     types_ = {
@@ -220,8 +232,8 @@ def _describe(kind: str, loc: tuple[Any, ...], ctx: Mapping[str, Any], given: An
         "list_type": "a list (one '- item' per line, or [a, b])",
     }
     if kind in types_:
-        expected = types_[kind]
-        return f"{field_name} must be {expected}", f"write {field_name} as {expected}"
+        wanted = types_[kind]
+        return f"{field_name} must be {wanted}", f"write {field_name} as {wanted}"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")
         head, _, tail = text.partition("; ")

@@ -8,12 +8,18 @@ live in :mod:`mlhpc.config.rules`, each with a stable code.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _AZ_RE = re.compile(r"^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)([a-z])$")
@@ -46,42 +52,84 @@ def _ipv4_cidr(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as err:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR block ({err}); expected e.g. '10.0.0.0/16'") from err
+        raise ValueError(
+            f"'{value}' is not an IPv4 CIDR block ({err}); use a block such as '10.0.0.0/16'"
+        ) from err
     if not 16 <= net.prefixlen <= 24:
         raise ValueError(
             f"a VPC CIDR of /{net.prefixlen} is outside what mlhpc supports (/16 to /24); use e.g. '10.0.0.0/16'"
         )
     if not net.is_private:
-        raise ValueError(f"'{value}' is not a private (RFC 1918) range; use e.g. '10.0.0.0/16'")
+        raise ValueError(
+            f"'{value}' is not a private (RFC 1918) range; use e.g. '10.0.0.0/16' or '172.16.0.0/16'"
+        )
     return value
 
 
+def _project_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,19}", value):
+        suggestion = re.sub(r"[^a-z0-9-]", "-", value.lower()).strip("-")[:20] or "mlhpc"
+        if not suggestion[0].isalpha():
+            suggestion = f"p-{suggestion}"[:20]
+        raise ValueError(
+            f"'{value}' cannot prefix stack and resource names; use 2-20 lowercase letters, digits or '-', "
+            f"starting with a letter, e.g. '{suggestion}'"
+        )
+    return value
+
+
+def _retention_days(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        pos = bisect.bisect(LOG_RETENTION_DAYS, value)
+        near = [
+            d
+            for d in (
+                LOG_RETENTION_DAYS[max(pos - 1, 0)],
+                LOG_RETENTION_DAYS[min(pos, len(LOG_RETENTION_DAYS) - 1)],
+            )
+        ]
+        nearest = " or ".join(str(d) for d in dict.fromkeys(near))
+        raise ValueError(
+            f"CloudWatch Logs cannot keep logs for {value} days; use {nearest} "
+            f"(allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})"
+        )
+    return value
+
+
+def _account(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise ValueError(
+            f"'{value}' is not a 12-digit AWS account id; write all 12 digits in quotes, e.g. '123456789012', "
+            "or leave account unset for account-agnostic templates"
+        )
+    return value
+
+
+ProjectName = Annotated[str, AfterValidator(_project_name)]
 Region = Annotated[str, AfterValidator(_region)]
 AvailabilityZone = Annotated[str, AfterValidator(_az)]
 VpcCidr = Annotated[str, AfterValidator(_ipv4_cidr)]
+
+
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
         raise ValueError(f"tag key '{value}' uses the reserved 'aws:' prefix; choose a key without it")
     return value
 
 
-TagKey = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w .:/=+\-@]+$"), AfterValidator(_tag_key)]
+TagKey = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[\w .:/=+\-@]+$"), AfterValidator(_tag_key)
+]
 TagValue = Annotated[str, Field(max_length=256, pattern=r"^[\w .:/=+\-@]*$")]
 
 
 class ProjectConfig(Section):
     """Who owns the deployment and where it goes."""
 
-    name: str = Field(
-        default="mlhpc",
-        pattern=r"^[a-z][a-z0-9-]{1,19}$",
-        description="Prefix for stack and resource names: 2-20 lowercase letters, digits or '-'.",
-    )
+    name: ProjectName = Field(default="mlhpc", description="Prefix of stack and resource names.")
     region: Region = "us-east-1"
-    account: str | None = Field(
-        default=None,
-        pattern=r"^\d{12}$",
-        description="12-digit account id; leave unset for account-agnostic templates.",
+    account: Annotated[str, AfterValidator(_account)] | None = Field(
+        default=None, description="12-digit account id; unset: account-agnostic templates."
     )
     tags: dict[TagKey, TagValue] = Field(default_factory=lambda: {"Project": "mlhpc"})
 
@@ -132,18 +180,12 @@ class FlowLogTraffic(StrEnum):
     REJECT = "REJECT"
 
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-
-
 class FlowLogsConfig(Section):
     """VPC flow logs, delivered to a KMS-encrypted CloudWatch log group."""
 
     traffic_type: FlowLogTraffic = FlowLogTraffic.ALL
-    retention_days: int = 90
-    max_aggregation_interval_s: int = Field(default=600, description="60 or 600 seconds.")
+    retention_days: Annotated[int, AfterValidator(_retention_days)] = 90
+    max_aggregation_interval_s: Literal[60, 600] = Field(default=600, description="60 or 600 seconds.")
 
 
 class NetworkConfig(Section):
@@ -153,7 +195,8 @@ class NetworkConfig(Section):
     az_count: int = Field(default=2, ge=2, le=6, description="Availability Zones spanned (at least 2).")
     availability_zones: tuple[AvailabilityZone, ...] | None = Field(
         default=None,
-        description="Explicit AZ names (length az_count); default: the region's 'a', 'b', ... zones.",
+        description="Explicit AZ names (length az_count), e.g. where GPU capacity is; "
+        "default: the first az_count zones CloudFormation's Fn::GetAZs returns for the account.",
     )
     nat_gateways: int = Field(default=1, ge=0, le=6, description="NAT gateways; 1 keeps the default cheap.")
     public_subnet_mask: int = Field(default=24, ge=16, le=28)
@@ -161,12 +204,6 @@ class NetworkConfig(Section):
     gateway_endpoints: bool = Field(default=True, description="S3 and DynamoDB gateway endpoints (free).")
     interface_endpoints: tuple[InterfaceEndpoint, ...] = DEFAULT_INTERFACE_ENDPOINTS
     flow_logs: FlowLogsConfig = FlowLogsConfig()
-
-    def zones(self, region: str) -> tuple[str, ...]:
-        """Return the AZ names the VPC spans: the configured ones or the region's first letters."""
-        if self.availability_zones:
-            return self.availability_zones
-        return tuple(f"{region}{chr(ord('a') + i)}" for i in range(self.az_count))
 
 
 class Config(Section):

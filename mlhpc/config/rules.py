@@ -8,22 +8,13 @@ listing it in :data:`RULES`; give it the next free code of its family.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 from collections.abc import Callable, Iterator
 
 from mlhpc.config.issues import ConfigIssue, Level
-from mlhpc.config.model import LOG_RETENTION_DAYS, Config
+from mlhpc.config.model import Config
 
 Rule = Callable[[Config], Iterator[ConfigIssue]]
-
-# Regions whose zone letters do not start at 'a', 'b', ... for every account, so a
-# default of "<region>a, <region>b" would name a zone that does not exist.
-# (us-west-1 offers b and c; ap-northeast-1 offers a, c and d.)
-IRREGULAR_ZONES: dict[str, tuple[str, ...]] = {
-    "us-west-1": ("us-west-1b", "us-west-1c"),
-    "ap-northeast-1": ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"),
-}
 
 
 def nat_within_azs(config: Config) -> Iterator[ConfigIssue]:
@@ -44,14 +35,6 @@ def zones_match_count(config: Config) -> Iterator[ConfigIssue]:
     """NET002/NET003: explicit AZ names must number az_count, be distinct and lie in the region."""
     net, region = config.network, config.project.region
     if net.availability_zones is None:
-        if region in IRREGULAR_ZONES:
-            valid = IRREGULAR_ZONES[region]
-            yield ConfigIssue(
-                code="NET004",
-                path="network.availability_zones",
-                message=f"{region} does not have zones named {region}a, {region}b, ... in every account",
-                fix=f"list the zones explicitly, e.g. availability_zones: [{', '.join(valid[: net.az_count])}]",
-            )
         return
     zones = net.availability_zones
     if len(zones) != net.az_count:
@@ -85,7 +68,10 @@ def subnets_fit(config: Config) -> Iterator[ConfigIssue]:
     """NET005: every AZ gets one public and one private subnet; they must fit inside the VPC CIDR."""
     net = config.network
     vpc = ipaddress.IPv4Network(net.cidr)
-    for name, mask in (("public_subnet_mask", net.public_subnet_mask), ("private_subnet_mask", net.private_subnet_mask)):
+    for name, mask in (
+        ("public_subnet_mask", net.public_subnet_mask),
+        ("private_subnet_mask", net.private_subnet_mask),
+    ):
         if mask <= vpc.prefixlen:
             yield ConfigIssue(
                 code="NET005",
@@ -131,38 +117,11 @@ def egress_warnings(config: Config) -> Iterator[ConfigIssue]:
         )
 
 
-def log_retention_allowed(config: Config) -> Iterator[ConfigIssue]:
-    """LOG001: CloudWatch Logs accepts only a fixed set of retention periods."""
-    days = config.network.flow_logs.retention_days
-    if days not in LOG_RETENTION_DAYS:
-        pos = bisect.bisect(LOG_RETENTION_DAYS, days)
-        lower = LOG_RETENTION_DAYS[pos - 1] if pos > 0 else None
-        upper = LOG_RETENTION_DAYS[pos] if pos < len(LOG_RETENTION_DAYS) else None
-        near = " or ".join(str(d) for d in (lower, upper) if d is not None)
-        yield ConfigIssue(
-            code="LOG001",
-            path="network.flow_logs.retention_days",
-            value=days,
-            message=f"CloudWatch Logs cannot keep logs for {days} days",
-            fix=f"use {near} (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})",
-        )
-    interval = config.network.flow_logs.max_aggregation_interval_s
-    if interval not in (60, 600):
-        yield ConfigIssue(
-            code="LOG002",
-            path="network.flow_logs.max_aggregation_interval_s",
-            value=interval,
-            message="VPC flow logs aggregate over 60 or 600 seconds only",
-            fix="use 60 (finer, more log volume) or 600 (the default)",
-        )
-
-
 RULES: tuple[Rule, ...] = (
     nat_within_azs,
     zones_match_count,
     subnets_fit,
     egress_warnings,
-    log_retention_allowed,
 )
 
 

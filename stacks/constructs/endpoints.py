@@ -65,7 +65,9 @@ class PrivateEndpoints(Construct):
                 ("S3", ec2.GatewayVpcEndpointAwsService.S3),
                 ("DynamoDb", ec2.GatewayVpcEndpointAwsService.DYNAMODB),
             ):
-                self.gateway[name] = ec2.GatewayVpcEndpoint(self, name, vpc=vpc, service=service, subnets=[subnets])
+                self.gateway[name] = ec2.GatewayVpcEndpoint(
+                    self, name, vpc=vpc, service=service, subnets=[subnets]
+                )
 
         self.security_group = ec2.SecurityGroup(
             self,
@@ -78,12 +80,12 @@ class PrivateEndpoints(Construct):
             ec2.Peer.ipv4(client_cidr), ec2.Port.tcp(443), "HTTPS from the VPC to AWS service endpoints"
         )
 
-        for service in dict.fromkeys(interface_services):  # keep order, drop repeats
-            self.interface[service] = ec2.InterfaceVpcEndpoint(
+        for wanted in dict.fromkeys(interface_services):  # keep order, drop repeats
+            self.interface[wanted] = ec2.InterfaceVpcEndpoint(
                 self,
-                endpoint_id(service),
+                endpoint_id(wanted),
                 vpc=vpc,
-                service=INTERFACE_SERVICES[service],
+                service=INTERFACE_SERVICES[wanted],
                 subnets=subnets,
                 security_groups=[self.security_group],
                 private_dns_enabled=True,

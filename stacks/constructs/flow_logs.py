@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -46,7 +46,13 @@ class EncryptedFlowLogs(Construct):
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsForThisAccount",
                 principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
                 resources=["*"],  # in a key policy "*" means this key only
                 conditions={
                     "ArnLike": {
@@ -95,9 +101,11 @@ class EncryptedFlowLogs(Construct):
                 ),
             ],
         )
+        # cdk-nag prints intrinsics as <AWS::Region>; an environment-agnostic stack has no literal region.
+        shown_region = "<AWS::Region>" if Token.is_unresolved(region) else region
         acknowledge(
             self.policy,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:{region}:<AWS::AccountId>:log-group:*]",
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:{shown_region}:<AWS::AccountId>:log-group:*]",
             "logs:DescribeLogGroups is a list action: IAM cannot scope it to one log group, so it is "
             "limited to this account's log groups in this region (the write actions name the one group).",
         )

@@ -21,6 +21,8 @@ def tidy_restrict_default_sg_provider(stack: Stack) -> None:
     role = provider.node.try_find_child("Role")
     handler = provider.node.try_find_child("Handler")
     if isinstance(role, CfnResource):
-        role.add_property_override("Policies.0.PolicyDocument.Statement.0.Sid", "RevokeDefaultSecurityGroupRules")
+        role.add_property_override(
+            "Policies.0.PolicyDocument.Statement.0.Sid", "RevokeDefaultSecurityGroupRules"
+        )
     if isinstance(handler, CfnResource):
         handler.add_deletion_override("DependsOn")

@@ -6,7 +6,11 @@ from mlhpc.config.model import LOG_RETENTION_DAYS
 
 # jsii enums carry names, not numbers; both lists run in the same (ascending) order.
 _BY_DAYS: dict[int, logs.RetentionDays] = dict(
-    zip(LOG_RETENTION_DAYS, [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE], strict=True)
+    zip(
+        LOG_RETENTION_DAYS,
+        [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE],
+        strict=True,
+    )
 )
 
 

@@ -31,7 +31,7 @@ class CheckpointMismatch(RuntimeError):
     """A checkpoint written by a different problem or architecture."""
 
 
-class Preempted(Exception):  # noqa: N818 - a signal, not an error
+class Preempted(Exception):
     """Raised after a checkpoint was saved because SIGTERM asked the job to stop."""
 
 
@@ -115,8 +115,12 @@ class Checkpointer:
         payload = torch.load(self.path, map_location="cpu", weights_only=True)
         theirs = payload.get("fingerprint", {})
         if theirs != self.fingerprint:
-            diff = sorted(k for k in set(theirs) | set(self.fingerprint) if theirs.get(k) != self.fingerprint.get(k))
-            detail = ", ".join(f"{k}: checkpoint {theirs.get(k)!r} vs run {self.fingerprint.get(k)!r}" for k in diff)
+            diff = sorted(
+                k for k in set(theirs) | set(self.fingerprint) if theirs.get(k) != self.fingerprint.get(k)
+            )
+            detail = ", ".join(
+                f"{k}: checkpoint {theirs.get(k)!r} vs run {self.fingerprint.get(k)!r}" for k in diff
+            )
             raise CheckpointMismatch(
                 f"the checkpoint in {self.location} belongs to another run ({detail}); "
                 "use another --checkpoint-dir, or delete it to start over"

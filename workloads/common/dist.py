@@ -91,7 +91,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Rendezvous:
     elif "AWS_BATCH_JOB_NUM_NODES" in env:
         nodes = _int(env, "AWS_BATCH_JOB_NUM_NODES")
         index = _int(env, "AWS_BATCH_JOB_NODE_INDEX") if "AWS_BATCH_JOB_NODE_INDEX" in env else 0
-        main_index = _int(env, "AWS_BATCH_JOB_MAIN_NODE_INDEX") if "AWS_BATCH_JOB_MAIN_NODE_INDEX" in env else 0
+        main_index = (
+            _int(env, "AWS_BATCH_JOB_MAIN_NODE_INDEX") if "AWS_BATCH_JOB_MAIN_NODE_INDEX" in env else 0
+        )
         # Batch gives the main node's address to the other nodes only; the main node
         # listens on its own interface.
         main_addr = env.get("AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS") or (
@@ -104,19 +106,27 @@ def from_env(env: Mapping[str, str] | None = None) -> Rendezvous:
             )
         # Ranks are numbered from the main node so rank 0 is where the store listens.
         rank = (index - main_index) % nodes
-        rdzv = Rendezvous(rank=rank, world_size=nodes, master_addr=main_addr, master_port=port, source="batch")
+        rdzv = Rendezvous(
+            rank=rank, world_size=nodes, master_addr=main_addr, master_port=port, source="batch"
+        )
     elif "SM_HOSTS" in env and "SM_CURRENT_HOST" in env:
         hosts = sorted(json.loads(env["SM_HOSTS"]))
         current = env["SM_CURRENT_HOST"]
         if current not in hosts:
             raise RendezvousError(f"SM_CURRENT_HOST={current!r} is not in SM_HOSTS={hosts}")
         rdzv = Rendezvous(
-            rank=hosts.index(current), world_size=len(hosts), master_addr=hosts[0], master_port=port, source="sagemaker"
+            rank=hosts.index(current),
+            world_size=len(hosts),
+            master_addr=hosts[0],
+            master_port=port,
+            source="sagemaker",
         )
     else:
         return Rendezvous()
     if not 0 <= rdzv.rank < rdzv.world_size:
-        raise RendezvousError(f"rank {rdzv.rank} is outside a world of {rdzv.world_size} (from {rdzv.source})")
+        raise RendezvousError(
+            f"rank {rdzv.rank} is outside a world of {rdzv.world_size} (from {rdzv.source})"
+        )
     return rdzv
 
 

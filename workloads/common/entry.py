@@ -123,7 +123,9 @@ def build_parser(spec: WorkloadSpec) -> argparse.ArgumentParser:
         default=os.environ.get("MLHPC_CHECKPOINT_DIR"),
         help="checkpoint directory or s3:// prefix (default: $MLHPC_CHECKPOINT_DIR or <out>/checkpoints)",
     )
-    common.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start over")
+    common.add_argument(
+        "--no-resume", action="store_true", help="ignore an existing checkpoint and start over"
+    )
     return parser
 
 
@@ -136,7 +138,9 @@ def parse_args(spec: WorkloadSpec, argv: Sequence[str]) -> tuple[WorkloadArgs, a
         raw = getattr(namespace, name)
         if raw is None:
             continue
-        values[name] = [v.strip() for v in raw.split(",") if v.strip()] if _is_sequence(info.annotation) else raw
+        values[name] = (
+            [v.strip() for v in raw.split(",") if v.strip()] if _is_sequence(info.annotation) else raw
+        )
     return spec.validate_args(values), namespace
 
 
@@ -176,6 +180,8 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error it already printed (2)
+        return int(exit_.code or 0)
     try:
         rdzv = dist.from_env()
     except dist.RendezvousError as err:
@@ -188,7 +194,9 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot use --out {options.out!r}: {err}", file=sys.stderr)
         return EXIT_USAGE
     checkpoint_location = options.checkpoint_dir or (
-        f"{options.out.rstrip('/')}/checkpoints" if storage.is_s3(options.out) else str(output.path / "checkpoints")
+        f"{options.out.rstrip('/')}/checkpoints"
+        if storage.is_s3(options.out)
+        else str(output.path / "checkpoints")
     )
     stop = GracefulStop()
     ctx = RunContext(

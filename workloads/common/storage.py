@@ -41,11 +41,16 @@ def fetch(uri: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | No
         return path
     bucket, key = split_s3(str(uri))
     dest_root = Path(cache_dir or tempfile.mkdtemp(prefix="mlhpc-input-"))
+    dest_root.mkdir(parents=True, exist_ok=True)
     client = _client()
     keys = [key] if key and not key.endswith("/") else []
     if not keys:
         paginator = client.get_paginator("list_objects_v2")
-        keys = [o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=key) for o in page.get("Contents", [])]
+        keys = [
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=key)
+            for o in page.get("Contents", [])
+        ]
         if not keys:
             raise StorageError(f"nothing found under {uri}; check the bucket and prefix")
         for k in keys:

@@ -1,0 +1,5 @@
+"""Run the CLI as `python -m mlhpc`."""
+
+from mlhpc.cli.main import run
+
+run()

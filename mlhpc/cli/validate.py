@@ -1,0 +1,82 @@
+"""`mlhpc validate FILE`: report every problem of a config file, with its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc.config import ConfigError, ConfigIssue, Level, load_config_with_warnings
+
+STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "cyan"}
+
+
+def _issue_dict(issue: ConfigIssue) -> dict[str, object]:
+    return {
+        "level": issue.level.value,
+        "code": issue.code,
+        "path": issue.path,
+        "line": issue.line,
+        "value": issue.value,
+        "message": issue.message,
+        "fix": issue.fix,
+    }
+
+
+def _print_issue(issue: ConfigIssue, source: str) -> None:
+    style = STYLE[issue.level]
+    console.print(
+        f"[{style}]{issue.level.value.upper()}[/] [dim]\\[{issue.code}][/] {issue.location(source)}"
+    )
+    console.print(f"    {issue.message}", markup=False)
+    if issue.value is not None:
+        from mlhpc.config.issues import format_value
+
+        console.print(f"    given: {format_value(issue.value)}", markup=False)
+    console.print(f"    fix:   {issue.fix}", markup=False)
+
+
+def validate(
+    file: Path = typer.Argument(..., help="The config file to check, e.g. config/default.yaml."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Check a config file and report every problem at once, each with its fix.
+
+    Exits 0 when the file can be deployed (warnings are printed), 1 when it cannot.
+
+    Examples:
+
+        mlhpc validate config/default.yaml
+
+        mlhpc validate config/examples/p5-efa-training.yaml --output json
+    """
+    source = str(file)
+    try:
+        config, notes = load_config_with_warnings(file)
+        errors: list[ConfigIssue] = []
+    except ConfigError as err:
+        errors, notes = list(err.issues), list(err.warnings)
+        config = None
+    if output is OutputFormat.JSON:
+        print_json(
+            {"file": source, "valid": not errors, "issues": [_issue_dict(i) for i in [*errors, *notes]]}
+        )
+        raise typer.Exit(1 if errors else 0)
+    for issue in [*errors, *notes]:
+        _print_issue(issue, source)
+    if errors:
+        count = len(errors)
+        err_console.print(
+            f"[bold red]{source}: {count} error{'s' if count != 1 else ''}[/] - fix them and run "
+            f"`mlhpc validate {source}` again."
+        )
+        raise typer.Exit(1)
+    assert config is not None
+    net = config.network
+    console.print(
+        f"[green]OK[/] {source}: project '{config.project.name}' in {config.project.region}, "
+        f"VPC {net.cidr} over {net.az_count} zones, {net.nat_gateways} NAT gateway(s), "
+        f"{len(net.interface_endpoints)} interface endpoints"
+        + (f" ({len(notes)} note{'s' if len(notes) != 1 else ''} above)" if notes else "")
+    )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from typing import Any
 
 import typer
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Tables stay readable in CI logs and pipes, where rich would otherwise assume 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 class OutputFormat(StrEnum):

@@ -16,8 +16,14 @@ def test_nothing_set_is_a_single_process() -> None:
 
 def test_torchrun_variables() -> None:
     rdzv = from_env(
-        {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.5",
-         "MASTER_PORT": "29400"}  # fmt: skip
+        {
+            "RANK": "3",
+            "WORLD_SIZE": "4",
+            "LOCAL_RANK": "1",
+            "LOCAL_WORLD_SIZE": "2",
+            "MASTER_ADDR": "10.0.0.5",
+            "MASTER_PORT": "29400",
+        }
     )
     assert (rdzv.rank, rdzv.world_size, rdzv.local_rank, rdzv.master_addr, rdzv.master_port) == (
         3, 4, 1, "10.0.0.5", 29400,
@@ -28,8 +34,12 @@ def test_torchrun_variables() -> None:
 
 def test_batch_child_node_meets_the_main_node() -> None:
     rdzv = from_env(
-        {"AWS_BATCH_JOB_NUM_NODES": "4", "AWS_BATCH_JOB_NODE_INDEX": "2", "AWS_BATCH_JOB_MAIN_NODE_INDEX": "0",
-         "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "10.0.3.7"}  # fmt: skip
+        {
+            "AWS_BATCH_JOB_NUM_NODES": "4",
+            "AWS_BATCH_JOB_NODE_INDEX": "2",
+            "AWS_BATCH_JOB_MAIN_NODE_INDEX": "0",
+            "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "10.0.3.7",
+        }
     )
     assert (rdzv.rank, rdzv.world_size, rdzv.master_addr, rdzv.source) == (2, 4, "10.0.3.7", "batch")
 
@@ -37,7 +47,9 @@ def test_batch_child_node_meets_the_main_node() -> None:
 def test_batch_ranks_count_from_the_main_node() -> None:
     env = {"AWS_BATCH_JOB_NUM_NODES": "3", "AWS_BATCH_JOB_MAIN_NODE_INDEX": "1"}
     main = from_env({**env, "AWS_BATCH_JOB_NODE_INDEX": "1"})
-    child = from_env({**env, "AWS_BATCH_JOB_NODE_INDEX": "0", "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "1.2.3.4"})
+    child = from_env(
+        {**env, "AWS_BATCH_JOB_NODE_INDEX": "0", "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "1.2.3.4"}
+    )
     assert main.rank == 0 and main.master_addr  # the main node listens on its own address
     assert child.rank == 2
 

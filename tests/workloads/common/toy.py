@@ -16,7 +16,9 @@ class ToyArgs(WorkloadArgs):
 
     steps: int = Field(default=5, ge=1, le=1000, description="How far to count.")
     every: int = Field(default=2, ge=1, description="Checkpoint interval in steps.")
-    stop_at: int = Field(default=0, ge=0, description="Ask to stop (as SIGTERM would) at this step; 0: never.")
+    stop_at: int = Field(
+        default=0, ge=0, description="Ask to stop (as SIGTERM would) at this step; 0: never."
+    )
     mode: Literal["sum", "fail", "usage"] = Field(default="sum", description="What the job does.")
     weights: list[float] = Field(default_factory=lambda: [1.0], description="Values summed each step.")
 

@@ -11,7 +11,11 @@ from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from mlhpc.config.model import Config
+from mlhpc.registry import discover
+from mlhpc.spec import WorkloadSpec
+from stacks.hpc_stack import HpcStack
 from stacks.network_stack import NetworkStack
+from stacks.storage_stack import StorageStack
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -24,8 +28,10 @@ def feature_flags() -> dict[str, Any]:
 
 # Construct ids are a public contract: `cdk deploy HpcStack` and the CLI name them.
 NETWORK = "NetworkStack"
+STORAGE = "StorageStack"
+HPC = "HpcStack"
 # Every stack the app builds, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK,)
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC)
 
 
 @dataclass
@@ -42,6 +48,7 @@ def build_app(
     outdir: str | None = None,
     context: dict[str, Any] | None = None,
     nag: bool = True,
+    specs: dict[str, WorkloadSpec] | None = None,
 ) -> Assembly:
     """Create every stack for a config; cdk-nag AwsSolutions checks run at synthesis."""
     app = App(outdir=outdir, context={**feature_flags(), **(context or {})})
@@ -57,8 +64,33 @@ def build_app(
         config=config.network,
     )
 
+    compute_subnet = network.private_subnet_list[config.hpc.gpu.zone_indexes[0]]
+    storage = StorageStack(
+        app,
+        STORAGE,
+        stack_name=f"{project.name}-storage",
+        description="mlhpc: S3 buckets, EFS and FSx for Lustre",
+        env=env,
+        config=config.storage,
+        vpc=network.vpc,
+        compute_subnet=compute_subnet,
+    )
+    hpc = HpcStack(
+        app,
+        HPC,
+        stack_name=f"{project.name}-hpc",
+        description="mlhpc: EFA GPU cluster on AWS Batch, job queues and job definitions",
+        env=env,
+        config=config.hpc,
+        project=project.name,
+        vpc=network.vpc,
+        private_subnets=network.private_subnet_list,
+        storage=storage,
+        specs=discover() if specs is None else specs,
+    )
+
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Assembly(app=app, stacks={NETWORK: network})
+    return Assembly(app=app, stacks={NETWORK: network, STORAGE: storage, HPC: hpc})

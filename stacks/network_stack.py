@@ -86,7 +86,8 @@ class NetworkStack(Stack):
             gateway_endpoints=config.gateway_endpoints,
         )
 
-        private_ids = [s.subnet_id for s in self.vpc.select_subnets(subnet_type=private_type).subnets]
+        self.private_subnet_list = self.vpc.select_subnets(subnet_type=private_type).subnets
+        private_ids = [s.subnet_id for s in self.private_subnet_list]
         outputs = {
             "VpcId": (self.vpc.vpc_id, "VPC id"),
             "VpcCidr": (self.vpc.vpc_cidr_block, "VPC IPv4 CIDR"),

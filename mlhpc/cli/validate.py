@@ -73,10 +73,16 @@ def validate(
         )
         raise typer.Exit(1)
     assert config is not None
-    net = config.network
+    net, gpu, fsx = config.network, config.hpc.gpu, config.storage.fsx
+    cluster = (
+        f"GPU {', '.join(gpu.instance_types)}{' with EFA' if gpu.efa else ''} up to {gpu.max_vcpus} vCPUs"
+        if gpu.enabled
+        else "CPU only"
+    )
+    storage = f"FSx {fsx.deployment_type.value} {fsx.storage_capacity_gib} GiB" if fsx.enabled else "no FSx"
     console.print(
         f"[green]OK[/] {source}: project '{config.project.name}' in {config.project.region}, "
         f"VPC {net.cidr} over {net.az_count} zones, {net.nat_gateways} NAT gateway(s), "
-        f"{len(net.interface_endpoints)} interface endpoints"
+        f"{len(net.interface_endpoints)} interface endpoints; {cluster}; {storage}"
         + (f" ({len(notes)} note{'s' if len(notes) != 1 else ''} above)" if notes else "")
     )

@@ -206,8 +206,153 @@ class NetworkConfig(Section):
     flow_logs: FlowLogsConfig = FlowLogsConfig()
 
 
+# --- storage ----------------------------------------------------------------------------
+
+
+class RemovalPolicyName(StrEnum):
+    """What CloudFormation does with stateful data when its stack is deleted."""
+
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+class BucketsConfig(Section):
+    """The datasets, results and checkpoints buckets (plus one for their access logs)."""
+
+    removal_policy: RemovalPolicyName = RemovalPolicyName.RETAIN
+    checkpoint_expiry_days: int = Field(default=30, ge=1, le=3650, description="Old checkpoints are deleted.")
+    results_noncurrent_expiry_days: int = Field(default=90, ge=1, le=3650)
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
+    access_log_expiry_days: int = Field(default=365, ge=1, le=3650)
+
+
+class EfsThroughput(StrEnum):
+    """EFS throughput modes."""
+
+    ELASTIC = "elastic"
+    BURSTING = "bursting"
+
+
+class EfsConfig(Section):
+    """EFS for home directories and shared software, mounted at /efs with TLS."""
+
+    enabled: bool = True
+    removal_policy: RemovalPolicyName = RemovalPolicyName.RETAIN
+    throughput_mode: EfsThroughput = EfsThroughput.ELASTIC
+    backups: bool = True
+    infrequent_access_after_days: Literal[1, 7, 14, 30, 60, 90, 180, 270, 365] | None = 30
+
+
+class FsxDeploymentType(StrEnum):
+    """FSx for Lustre deployment types (SSD)."""
+
+    SCRATCH_1 = "SCRATCH_1"
+    SCRATCH_2 = "SCRATCH_2"
+    PERSISTENT_1 = "PERSISTENT_1"
+    PERSISTENT_2 = "PERSISTENT_2"
+
+
+class FsxConfig(Section):
+    """FSx for Lustre scratch at /fsx, in the EFA compute zone, linked to the datasets bucket."""
+
+    enabled: bool = True
+    deployment_type: FsxDeploymentType = FsxDeploymentType.PERSISTENT_2
+    storage_capacity_gib: int = Field(default=1200, ge=1200, le=2_000_000)
+    throughput_mib_per_tib: int | None = Field(
+        default=125,
+        description="MB/s per TiB of storage: PERSISTENT_1 50/100/200, PERSISTENT_2 125/250/500/1000.",
+    )
+    data_compression: bool = True
+    removal_policy: RemovalPolicyName = RemovalPolicyName.RETAIN
+    datasets_path: str = Field(default="/datasets", pattern=r"^/[A-Za-z0-9_./-]*$")
+
+
+class StorageConfig(Section):
+    """StorageStack: S3, EFS and FSx for Lustre."""
+
+    buckets: BucketsConfig = BucketsConfig()
+    efs: EfsConfig = EfsConfig()
+    fsx: FsxConfig = FsxConfig()
+
+
+# --- hpc --------------------------------------------------------------------------------
+
+ECS_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+
+
+class CapacityKind(StrEnum):
+    """How On-Demand capacity is reserved."""
+
+    RESERVATION = "reservation"
+    CAPACITY_BLOCK = "capacity_block"
+
+
+class CapacityConfig(Section):
+    """An On-Demand Capacity Reservation or a Capacity Block for ML the GPU nodes launch into."""
+
+    kind: CapacityKind
+    id: str = Field(pattern=r"^cr-[0-9a-f]{8,17}$", description="The reservation id, cr-...")
+
+
+class AmiConfig(Section):
+    """The machine image of the GPU nodes: an id, or an SSM parameter holding one."""
+
+    image_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    ssm_parameter: str = Field(default=ECS_GPU_AMI_PARAMETER, pattern=r"^/[\w./-]+$")
+
+
+class GpuComputeConfig(Section):
+    """The GPU compute environments (On-Demand and Spot) for distributed training."""
+
+    enabled: bool = Field(
+        default=True, description="false: a CPU-only cluster (no GPU environments or queues)."
+    )
+    instance_types: tuple[str, ...] = Field(default=("g5.12xlarge",), min_length=1)
+    efa: bool = True
+    zone_indexes: tuple[int, ...] = Field(
+        default=(0,), min_length=1, description="Private subnets (by zone index) the GPU nodes may use."
+    )
+    placement_group: bool = True
+    min_vcpus: int = Field(default=0, ge=0)
+    max_vcpus: int = Field(default=96, ge=1)
+    on_demand: bool = True
+    spot: bool = True
+    capacity: CapacityConfig | None = None
+    root_volume_gib: int = Field(default=200, ge=30, le=16384)
+    hugepages_2mib: int = Field(default=5128, ge=0, le=1_000_000, description="2 MiB huge pages for EFA.")
+    ami: AmiConfig = AmiConfig()
+
+
+class CpuComputeConfig(Section):
+    """The CPU compute environment for light jobs (sweeps, preprocessing)."""
+
+    instance_types: tuple[str, ...] = Field(default=("c6i.large", "c6i.xlarge", "c6i.2xlarge", "m6i.xlarge"))
+    min_vcpus: int = Field(default=0, ge=0)
+    max_vcpus: int = Field(default=64, ge=1)
+    spot: bool = True
+
+
+class HpcConfig(Section):
+    """HpcStack: the Batch cluster, its queues, job definitions, images and alarms."""
+
+    gpu: GpuComputeConfig = GpuComputeConfig()
+    cpu: CpuComputeConfig = CpuComputeConfig()
+    job_log_retention_days: Annotated[int, AfterValidator(_retention_days)] = 30
+    retry_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts per job; only host/Spot loss retries."
+    )
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    image_tag: str = Field(
+        default="0.1.0",
+        pattern=r"^[\w][\w.-]{0,127}$",
+        description="Image tag the job definitions run (ECR tags are immutable).",
+    )
+
+
 class Config(Section):
     """The whole deployment: one section per stack."""
 
     project: ProjectConfig = ProjectConfig()
     network: NetworkConfig = NetworkConfig()
+    storage: StorageConfig = StorageConfig()
+    hpc: HpcConfig = HpcConfig()

@@ -8,11 +8,13 @@ listing it in :data:`RULES`; give it the next free code of its family.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from collections.abc import Callable, Iterator
 
 from mlhpc.config.issues import ConfigIssue, Level
-from mlhpc.config.model import Config
+from mlhpc.config.model import CapacityKind, Config
+from mlhpc.instances import efa_types, lookup
 
 Rule = Callable[[Config], Iterator[ConfigIssue]]
 
@@ -117,11 +119,232 @@ def egress_warnings(config: Config) -> Iterator[ConfigIssue]:
         )
 
 
+# --- storage ------------------------------------------------------------------------------
+
+# FSx for Lustre SSD capacity: 1200 GiB, 2400 GiB, then multiples of the increment.
+FSX_INCREMENT_GIB = {"SCRATCH_1": 3600, "SCRATCH_2": 2400, "PERSISTENT_1": 2400, "PERSISTENT_2": 2400}
+FSX_THROUGHPUT = {"PERSISTENT_1": (50, 100, 200), "PERSISTENT_2": (125, 250, 500, 1000)}
+
+
+def fsx_valid_capacities(deployment: str, up_to: int) -> list[int]:
+    """Return the allowed capacities (GiB) of a deployment type up to a size."""
+    step = FSX_INCREMENT_GIB[deployment]
+    sizes = [1200, 2400, *list(range(step, up_to + step, step))]
+    return sorted(set(s for s in sizes if s >= 1200))
+
+
+def fsx_capacity(config: Config) -> Iterator[ConfigIssue]:
+    """STO001/STO002: FSx capacity and throughput must be values FSx accepts for the deployment type."""
+    fsx = config.storage.fsx
+    if not fsx.enabled:
+        return
+    kind = fsx.deployment_type.value
+    size = fsx.storage_capacity_gib
+    valid = fsx_valid_capacities(kind, size + FSX_INCREMENT_GIB[kind])
+    if size not in valid:
+        lower = max(v for v in valid if v < size)
+        upper = min(v for v in valid if v > size)
+        step = FSX_INCREMENT_GIB[kind]
+        yield ConfigIssue(
+            code="STO001",
+            path="storage.fsx.storage_capacity_gib",
+            value=size,
+            message=f"{kind} file systems come in 1200, 2400 or multiples of {step} GiB; {size} GiB is not one",
+            fix=f"use {upper} (the next valid size) or {lower}",
+        )
+    allowed = FSX_THROUGHPUT.get(kind)
+    given = fsx.throughput_mib_per_tib
+    if allowed is None and given is not None:
+        yield ConfigIssue(
+            code="STO002",
+            path="storage.fsx.throughput_mib_per_tib",
+            value=given,
+            message=f"{kind} file systems have a fixed throughput; it cannot be set",
+            fix="remove storage.fsx.throughput_mib_per_tib (or write null)",
+        )
+    elif allowed is not None and given not in allowed:
+        yield ConfigIssue(
+            code="STO002",
+            path="storage.fsx.throughput_mib_per_tib",
+            value=given,
+            message=f"{kind} supports {', '.join(map(str, allowed))} MB/s per TiB",
+            fix=f"use one of: {', '.join(map(str, allowed))}",
+        )
+
+
+# --- hpc ------------------------------------------------------------------------------------
+
+
+def gpu_instance_types(config: Config) -> Iterator[ConfigIssue]:
+    """HPC001/HPC005/HPC008: GPU types must be GPU types, with EFA when EFA is on."""
+    gpu = config.hpc.gpu
+    if not gpu.enabled:
+        return
+    for index, name in enumerate(gpu.instance_types):
+        path = f"hpc.gpu.instance_types[{index}]"
+        facts = lookup(name)
+        if facts is None:
+            yield ConfigIssue(
+                code="HPC005",
+                level=Level.WARNING,
+                path=path,
+                value=name,
+                message=f"mlhpc does not know {name}, so it cannot check GPUs or EFA offline",
+                fix="check it with `mlhpc validate FILE --online`, or use a type from mlhpc/instances.py",
+            )
+            continue
+        if facts.gpus == 0 and facts.accelerator != "neuron":
+            yield ConfigIssue(
+                code="HPC008",
+                path=path,
+                value=name,
+                message=f"{name} has no GPU, but it is listed for the GPU compute environment",
+                fix="move it to hpc.cpu.instance_types, or choose a GPU type such as g5.12xlarge or p5.48xlarge",
+            )
+        elif gpu.efa and not facts.efa:
+            suggestions = (
+                ", ".join(
+                    t
+                    for t in efa_types()
+                    if (lookup(t) or facts).gpu == facts.gpu and (lookup(t) or facts).gpus > 0
+                )
+                or "p4d.24xlarge, p5.48xlarge"
+            )
+            yield ConfigIssue(
+                code="HPC001",
+                path=path,
+                value=name,
+                message=f"{name} does not support EFA, but hpc.gpu.efa is true",
+                fix=f"choose an EFA type ({suggestions}), or set hpc.gpu.efa: false",
+            )
+
+
+def efa_counts_agree(config: Config) -> Iterator[ConfigIssue]:
+    """HPC011: one launch template attaches a fixed number of EFA interfaces, so the types must agree."""
+    gpu = config.hpc.gpu
+    if not gpu.enabled or not gpu.efa:
+        return
+    counts = {
+        t: facts.efa_interfaces for t in gpu.instance_types if (facts := lookup(t)) is not None and facts.efa
+    }
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{t} {n}" for t, n in counts.items())
+        largest = max(counts, key=lambda t: counts[t])
+        same = sorted(
+            (t for t in efa_types() if (f := lookup(t)) is not None and f.efa_interfaces == counts[largest]),
+            key=lambda t: -difflib.SequenceMatcher(None, t, largest).ratio(),
+        )
+        yield ConfigIssue(
+            code="HPC011",
+            path="hpc.gpu.instance_types",
+            value=list(gpu.instance_types),
+            message="one launch template serves the GPU environment, but these types have different EFA "
+            f"interface counts: {listed}",
+            fix=f"list types with the same count (e.g. only {' and '.join(same[:2])}), or set hpc.gpu.efa: false",
+        )
+
+
+def gpu_zones(config: Config) -> Iterator[ConfigIssue]:
+    """HPC002/HPC006: zone indexes exist; EFA and cluster placement groups stay in one zone."""
+    gpu, net = config.hpc.gpu, config.network
+    for index, zone in enumerate(gpu.zone_indexes):
+        if not 0 <= zone < net.az_count:
+            yield ConfigIssue(
+                code="HPC006",
+                path=f"hpc.gpu.zone_indexes[{index}]",
+                value=zone,
+                message=f"zone index {zone} does not exist: the VPC has {net.az_count} zones (0-{net.az_count - 1})",
+                fix=f"use an index from 0 to {net.az_count - 1}",
+            )
+    if len(set(gpu.zone_indexes)) > 1 and (gpu.efa or gpu.placement_group):
+        why = (
+            "EFA traffic cannot cross Availability Zones"
+            if gpu.efa
+            else "a cluster placement group is one zone"
+        )
+        yield ConfigIssue(
+            code="HPC002",
+            path="hpc.gpu.zone_indexes",
+            value=list(gpu.zone_indexes),
+            message=f"GPU compute spans {len(set(gpu.zone_indexes))} zones, but {why}",
+            fix=f"keep one zone (e.g. zone_indexes: [{gpu.zone_indexes[0]}]), or set efa: false and "
+            "placement_group: false for independent single-node jobs",
+        )
+
+
+def capacity_conflicts(config: Config) -> Iterator[ConfigIssue]:
+    """HPC003/HPC004: a Capacity Block cannot take a placement group or Spot."""
+    gpu = config.hpc.gpu
+    if gpu.capacity is None or gpu.capacity.kind is not CapacityKind.CAPACITY_BLOCK:
+        return
+    if gpu.placement_group:
+        yield ConfigIssue(
+            code="HPC003",
+            path="hpc.gpu.placement_group",
+            value=True,
+            message="a Capacity Block is already placed in an UltraCluster; launches with a placement group fail",
+            fix="set hpc.gpu.placement_group: false while hpc.gpu.capacity is a capacity_block",
+        )
+    if gpu.spot:
+        yield ConfigIssue(
+            code="HPC004",
+            path="hpc.gpu.spot",
+            value=True,
+            message="a Capacity Block is reserved On-Demand capacity; a Spot environment cannot use it",
+            fix="set hpc.gpu.spot: false while hpc.gpu.capacity is a capacity_block",
+        )
+
+
+def vcpu_limits(config: Config) -> Iterator[ConfigIssue]:
+    """HPC007: max_vcpus must fit at least one instance of the largest type, and exceed min_vcpus."""
+    for section, compute in (("gpu", config.hpc.gpu), ("cpu", config.hpc.cpu)):
+        known = [lookup(t) for t in compute.instance_types]
+        largest = max((t.vcpus for t in known if t is not None), default=0)
+        if largest and compute.max_vcpus < largest:
+            yield ConfigIssue(
+                code="HPC007",
+                path=f"hpc.{section}.max_vcpus",
+                value=compute.max_vcpus,
+                message=f"max_vcpus {compute.max_vcpus} cannot fit one {largest}-vCPU instance, so Batch never scales",
+                fix=f"set hpc.{section}.max_vcpus to at least {largest} (a multiple of it for several nodes)",
+            )
+        if compute.min_vcpus > compute.max_vcpus:
+            yield ConfigIssue(
+                code="HPC007",
+                path=f"hpc.{section}.min_vcpus",
+                value=compute.min_vcpus,
+                message=f"min_vcpus {compute.min_vcpus} is above max_vcpus {compute.max_vcpus}",
+                fix="set min_vcpus to 0 (an idle cluster then costs nothing) or raise max_vcpus",
+            )
+    if config.hpc.gpu.enabled and not config.hpc.gpu.on_demand and not config.hpc.gpu.spot:
+        yield ConfigIssue(
+            code="HPC009",
+            path="hpc.gpu",
+            message="neither on_demand nor spot is enabled, so there is no GPU queue",
+            fix="set hpc.gpu.on_demand: true (or spot: true), or hpc.gpu.enabled: false for a CPU-only cluster",
+        )
+    if config.hpc.gpu.enabled and config.hpc.gpu.efa and not config.storage.fsx.enabled:
+        yield ConfigIssue(
+            code="HPC010",
+            level=Level.INFO,
+            path="storage.fsx.enabled",
+            value=False,
+            message="EFA training without FSx for Lustre reads data from S3 or EFS, which is usually the bottleneck",
+            fix="set storage.fsx.enabled: true for multi-node training",
+        )
+
+
 RULES: tuple[Rule, ...] = (
     nat_within_azs,
     zones_match_count,
     subnets_fit,
     egress_warnings,
+    fsx_capacity,
+    gpu_instance_types,
+    efa_counts_agree,
+    gpu_zones,
+    capacity_conflicts,
+    vcpu_limits,
 )
 
 

@@ -50,7 +50,7 @@ BAD_INPUTS = [
         "netwrk:\n  cidr: 10.0.0.0/16\n",
         "netwrk",
         "unknown key 'netwrk' (did you mean 'network'?)",
-        "rename it to 'network'; allowed keys here: network, project",
+        "rename it to 'network'; allowed keys here: hpc, network, project, storage",
     ),
     (
         "network:\n  cidr: 10.0.0.0/33\n",
@@ -261,3 +261,107 @@ def test_single_nat_is_an_info_note() -> None:
     assert [n.code for n in notes] == ["NET007"]
     _, notes = parse_config("network:\n  nat_gateways: 2\n")
     assert notes == []
+
+
+# Storage and cluster rules: each row is YAML, path, exact message, exact fix.
+CLUSTER_RULES = [
+    (
+        "hpc:\n  gpu:\n    instance_types: [g5.2xlarge]\n",
+        "hpc.gpu.instance_types[0]",
+        "g5.2xlarge does not support EFA, but hpc.gpu.efa is true",
+        "choose an EFA type (g5.12xlarge, g5.16xlarge, g5.24xlarge, g5.48xlarge, g5.8xlarge), or set hpc.gpu.efa: false",
+    ),
+    (
+        "hpc:\n  gpu:\n    zone_indexes: [0, 1]\n",
+        "hpc.gpu.zone_indexes",
+        "GPU compute spans 2 zones, but EFA traffic cannot cross Availability Zones",
+        "keep one zone (e.g. zone_indexes: [0]), or set efa: false and placement_group: false for independent "
+        "single-node jobs",
+    ),
+    (
+        "hpc:\n  gpu:\n    spot: false\n    capacity: {kind: capacity_block, id: cr-0123456789abcdef0}\n",
+        "hpc.gpu.placement_group",
+        "a Capacity Block is already placed in an UltraCluster; launches with a placement group fail",
+        "set hpc.gpu.placement_group: false while hpc.gpu.capacity is a capacity_block",
+    ),
+    (
+        "hpc:\n  gpu:\n    placement_group: false\n    capacity: {kind: capacity_block, id: cr-0123456789abcdef0}\n",
+        "hpc.gpu.spot",
+        "a Capacity Block is reserved On-Demand capacity; a Spot environment cannot use it",
+        "set hpc.gpu.spot: false while hpc.gpu.capacity is a capacity_block",
+    ),
+    (
+        "storage:\n  fsx:\n    storage_capacity_gib: 3000\n",
+        "storage.fsx.storage_capacity_gib",
+        "PERSISTENT_2 file systems come in 1200, 2400 or multiples of 2400 GiB; 3000 GiB is not one",
+        "use 4800 (the next valid size) or 2400",
+    ),
+    (
+        "storage:\n  fsx:\n    deployment_type: SCRATCH_1\n    throughput_mib_per_tib: null\n    storage_capacity_gib: 4800\n",
+        "storage.fsx.storage_capacity_gib",
+        "SCRATCH_1 file systems come in 1200, 2400 or multiples of 3600 GiB; 4800 GiB is not one",
+        "use 7200 (the next valid size) or 3600",
+    ),
+    (
+        "storage:\n  fsx:\n    throughput_mib_per_tib: 200\n",
+        "storage.fsx.throughput_mib_per_tib",
+        "PERSISTENT_2 supports 125, 250, 500, 1000 MB/s per TiB",
+        "use one of: 125, 250, 500, 1000",
+    ),
+    (
+        "storage:\n  fsx:\n    deployment_type: SCRATCH_2\n",
+        "storage.fsx.throughput_mib_per_tib",
+        "SCRATCH_2 file systems have a fixed throughput; it cannot be set",
+        "remove storage.fsx.throughput_mib_per_tib (or write null)",
+    ),
+    (
+        "hpc:\n  gpu:\n    instance_types: [c6i.large]\n    efa: false\n",
+        "hpc.gpu.instance_types[0]",
+        "c6i.large has no GPU, but it is listed for the GPU compute environment",
+        "move it to hpc.cpu.instance_types, or choose a GPU type such as g5.12xlarge or p5.48xlarge",
+    ),
+    (
+        "hpc:\n  gpu:\n    instance_types: [p5.48xlarge]\n    max_vcpus: 96\n",
+        "hpc.gpu.max_vcpus",
+        "max_vcpus 96 cannot fit one 192-vCPU instance, so Batch never scales",
+        "set hpc.gpu.max_vcpus to at least 192 (a multiple of it for several nodes)",
+    ),
+    (
+        "hpc:\n  gpu:\n    zone_indexes: [2]\n",
+        "hpc.gpu.zone_indexes[0]",
+        "zone index 2 does not exist: the VPC has 2 zones (0-1)",
+        "use an index from 0 to 1",
+    ),
+    (
+        "hpc:\n  gpu:\n    instance_types: [g5.12xlarge, p4d.24xlarge]\n    max_vcpus: 192\n",
+        "hpc.gpu.instance_types",
+        "one launch template serves the GPU environment, but these types have different EFA interface counts: "
+        "g5.12xlarge 1, p4d.24xlarge 4",
+        "list types with the same count (e.g. only p4d.24xlarge and p4de.24xlarge), or set hpc.gpu.efa: false",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "message", "fix"),
+    CLUSTER_RULES,
+    ids=[r[1] + str(i) for i, r in enumerate(CLUSTER_RULES)],
+)
+def test_cluster_rules(text: str, path: str, message: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="bad.yaml")
+    issues = [i for i in caught.value.issues if i.path == path]
+    assert issues, f"no issue at {path}; got {[(i.path, i.message) for i in caught.value.issues]}"
+    assert (issues[0].message, issues[0].fix) == (message, fix)
+
+
+def test_fsx_valid_sizes_follow_the_published_increments() -> None:
+    from mlhpc.config.rules import fsx_valid_capacities
+
+    assert fsx_valid_capacities("PERSISTENT_2", 9600) == [1200, 2400, 4800, 7200, 9600]
+    assert fsx_valid_capacities("SCRATCH_1", 10800) == [1200, 2400, 3600, 7200, 10800]
+
+
+def test_unknown_instance_type_is_a_warning_not_an_error() -> None:
+    _, notes = parse_config("hpc:\n  gpu:\n    instance_types: [p9.hypothetical]\n")
+    assert [(n.code, n.level) for n in notes if n.code.startswith("HPC")] == [("HPC005", Level.WARNING)]

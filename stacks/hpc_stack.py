@@ -1,0 +1,334 @@
+"""HpcStack: the EFA-enabled GPU cluster on AWS Batch, its queues, job definitions, images and alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from mlhpc.config.model import CapacityKind, HpcConfig
+from mlhpc.instances import lookup
+from mlhpc.registry import pascal
+from mlhpc.spec import WorkloadSpec
+from stacks.constructs.compute import NodeComputeEnvironment, NodeLaunchTemplate
+from stacks.constructs.job_definitions import JobContext, WorkloadJobDefinition
+from stacks.constructs.node_setup import node_user_data
+from stacks.constructs.retention import retention
+from stacks.hpc_roles import ClusterRoles
+from stacks.storage_stack import StorageStack
+
+
+class HpcStack(Stack):
+    """GPU (On-Demand, Spot) and CPU compute environments and queues, job definitions from workload specs.
+
+    GPU nodes live in one private subnet (one zone) with a cluster placement group and
+    one EFA interface per network card; they mount FSx at /fsx and EFS at /efs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: HpcConfig,
+        project: str,
+        vpc: ec2.IVpc,
+        private_subnets: Sequence[ec2.ISubnet],
+        storage: StorageStack,
+        specs: Mapping[str, WorkloadSpec],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        gpu = config.gpu
+        gpu_types = [lookup(t) for t in gpu.instance_types]
+        efa_interfaces = (
+            max((t.efa_interfaces for t in gpu_types if t), default=0) if gpu.efa and gpu.enabled else 0
+        )
+        rdma = bool(gpu_types) and all(t is not None and t.gpudirect_rdma for t in gpu_types)
+
+        self.key = kms.Key(
+            self, "Key", description="Encrypts mlhpc job logs and notifications", enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )  # fmt: skip
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogs",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{self.region}:{Aws.ACCOUNT_ID}:*"
+                    }
+                },
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeToPublishEncrypted",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        self.job_logs = logs.LogGroup(
+            self, "JobLogs", encryption_key=self.key, retention=retention(config.job_log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )  # fmt: skip
+
+        # --- images -------------------------------------------------------------------
+        self.repositories: dict[str, ecr.Repository] = {}
+        for name, spec in specs.items():
+            repo = ecr.Repository(
+                self,
+                f"Repository{pascal(name)}",
+                repository_name=f"{project}/{spec.image.split('/')[-1]}",
+                image_scan_on_push=True,
+                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+                encryption=ecr.RepositoryEncryption.KMS,
+                encryption_key=self.key,
+                removal_policy=RemovalPolicy.RETAIN,
+                lifecycle_rules=[
+                    ecr.LifecycleRule(
+                        description="Drop untagged layers",
+                        tag_status=ecr.TagStatus.UNTAGGED,
+                        max_image_age=Duration.days(7),
+                        rule_priority=1,
+                    ),
+                    ecr.LifecycleRule(
+                        description="Keep the last 30 images", max_image_count=30, rule_priority=2
+                    ),
+                ],
+            )
+            self.repositories[name] = repo
+
+        # --- roles ----------------------------------------------------------------------
+        self.roles = ClusterRoles(
+            self,
+            "Roles",
+            storage=storage,
+            log_group=self.job_logs,
+            repositories=list(self.repositories.values()),
+            key=self.key,
+        )
+
+        # --- network --------------------------------------------------------------------
+        self.node_security_group = ec2.SecurityGroup(
+            self, "NodeSecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Batch nodes: EFA between nodes, HTTPS out",
+        )  # fmt: skip
+        # EFA's SRD traffic is not TCP/UDP: it needs all traffic to and from the group itself.
+        self.node_security_group.add_ingress_rule(
+            self.node_security_group, ec2.Port.all_traffic(), "EFA and NCCL between nodes"
+        )
+        self.node_security_group.add_egress_rule(
+            self.node_security_group, ec2.Port.all_traffic(), "EFA and NCCL between nodes"
+        )
+        self.node_security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs, ECR and package repositories"
+        )
+        node_groups: list[ec2.ISecurityGroup] = [self.node_security_group, storage.efs_client_security_group]
+        if storage.lustre is not None:
+            node_groups.append(storage.lustre.client_security_group)
+
+        self.queues: dict[str, batch.JobQueue] = {}
+        if gpu.enabled:
+            self._gpu_queues(
+                config, vpc=vpc, subnets=[private_subnets[i] for i in dict.fromkeys(gpu.zone_indexes)],
+                node_groups=node_groups, storage=storage, efa_interfaces=efa_interfaces,
+            )  # fmt: skip
+
+        cpu = config.cpu
+        cpu_template = NodeLaunchTemplate(
+            self, "CpuLaunchTemplate", security_groups=node_groups,
+            user_data=node_user_data(
+                fsx_dns=storage.lustre.dns_name if storage.lustre else "",
+                fsx_mount=storage.lustre.mount_name if storage.lustre else "",
+                efs_id=storage.efs.file_system_id if storage.efs else "",
+            ),
+            root_volume_gib=50,
+        )  # fmt: skip
+        cpu_environment = NodeComputeEnvironment(
+            self, "Cpu", vpc=vpc, subnets=list(private_subnets), instance_types=cpu.instance_types,
+            launch_template=cpu_template, security_groups=node_groups, instance_role=self.roles.instance,
+            min_vcpus=cpu.min_vcpus, max_vcpus=cpu.max_vcpus, spot=cpu.spot, gpu=False,
+        )  # fmt: skip
+        cpu_queue = batch.JobQueue(self, "CpuQueue", priority=1)
+        cpu_queue.add_compute_environment(cpu_environment.environment, 1)
+        self.queues["Cpu"] = cpu_queue
+
+        # --- job definitions --------------------------------------------------------------
+        context = JobContext(
+            # Immutable views: the L2 container definitions would otherwise add their own
+            # pull/log grants (without sids) on top of the statements ClusterRoles wrote.
+            job_role=self.roles.job.without_policy_updates(),
+            execution_role=self.roles.execution.without_policy_updates(),
+            log_group=self.job_logs,
+            results_uri=f"s3://{storage.results.bucket_name}",
+            checkpoints_uri=f"s3://{storage.checkpoints.bucket_name}",
+            image_tag=config.image_tag,
+            fsx=storage.lustre is not None,
+            efs=storage.efs is not None,
+            efa_devices=efa_interfaces,
+            gpudirect_rdma=rdma,
+            retry_attempts=config.retry_attempts,
+        )
+        self.job_definitions = {
+            name: WorkloadJobDefinition(
+                self, f"Job{pascal(name)}", spec=spec, repository=self.repositories[name], context=context
+            )
+            for name, spec in specs.items()
+        }
+
+        self._observability(config)
+        self._outputs(efa=efa_interfaces > 0)
+
+    def _gpu_queues(
+        self,
+        config: HpcConfig,
+        *,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        node_groups: Sequence[ec2.ISecurityGroup],
+        storage: StorageStack,
+        efa_interfaces: int,
+    ) -> None:
+        """Create the GPU launch template, the On-Demand and Spot environments and their queues."""
+        gpu = config.gpu
+        placement = None
+        if gpu.placement_group and not (gpu.capacity and gpu.capacity.kind is CapacityKind.CAPACITY_BLOCK):
+            placement = ec2.PlacementGroup(
+                self, "PlacementGroup", strategy=ec2.PlacementGroupStrategy.CLUSTER
+            )
+        user_data = node_user_data(
+            fsx_dns=storage.lustre.dns_name if storage.lustre else "",
+            fsx_mount=storage.lustre.mount_name if storage.lustre else "",
+            efs_id=storage.efs.file_system_id if storage.efs else "",
+            hugepages=gpu.hugepages_2mib if efa_interfaces else 0,
+        )
+        template = NodeLaunchTemplate(
+            self, "GpuLaunchTemplate", security_groups=node_groups, user_data=user_data,
+            root_volume_gib=gpu.root_volume_gib, efa_interfaces=efa_interfaces, capacity=gpu.capacity,
+        )  # fmt: skip
+        image = (
+            ec2.MachineImage.generic_linux({self.region: gpu.ami.image_id})
+            if gpu.ami.image_id
+            else ec2.MachineImage.from_ssm_parameter(gpu.ami.ssm_parameter)
+        )
+        for market, enabled, spot in (("OnDemand", gpu.on_demand, False), ("Spot", gpu.spot, True)):
+            if not enabled:
+                continue
+            environment = NodeComputeEnvironment(
+                self, f"Gpu{market}", vpc=vpc, subnets=subnets, instance_types=gpu.instance_types,
+                launch_template=template, security_groups=node_groups, instance_role=self.roles.instance,
+                min_vcpus=gpu.min_vcpus if not spot else 0, max_vcpus=gpu.max_vcpus, spot=spot, gpu=True,
+                placement_group=placement, image=image,
+            )  # fmt: skip
+            queue = batch.JobQueue(self, f"Gpu{market}Queue", priority=10)
+            queue.add_compute_environment(environment.environment, 1)
+            self.queues[f"Gpu{market}"] = queue
+
+    def _observability(self, config: HpcConfig) -> None:
+        self.alerts = sns.Topic(
+            self, "JobAlerts", display_name="mlhpc job failures", master_key=self.key, enforce_ssl=True
+        )
+        if config.alarm_email:
+            self.alerts.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        queue_arns = [q.job_queue_arn for q in self.queues.values()]
+        self.failed_rule = events.Rule(
+            self,
+            "JobFailed",
+            description="A job in an mlhpc queue FAILED",
+            event_pattern=events.EventPattern(
+                source=["aws.batch"],
+                detail_type=["Batch Job State Change"],
+                detail={"status": ["FAILED"], "jobQueue": queue_arns},
+            ),
+            targets=[targets.SnsTopic(self.alerts)],
+        )
+
+        def count(rule: events.Rule, label: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/Events", metric_name="TriggeredRules", dimensions_map={"RuleName": rule.rule_name},
+                statistic="Sum", period=Duration.minutes(5), label=label,
+            )  # fmt: skip
+
+        failures = count(self.failed_rule, "failed jobs")
+        alarm = cloudwatch.Alarm(
+            self,
+            "ManyJobFailures",
+            alarm_description="Five or more mlhpc jobs failed within an hour",
+            metric=failures.with_(period=Duration.hours(1)),
+            threshold=5,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.alerts))
+        gpu_util = cloudwatch.MathExpression(
+            expression="SELECT AVG(nvidia_smi_utilization_gpu) FROM CWAgent",
+            label="GPU utilization % (CloudWatch agent on the mlhpc AMI)",
+            period=Duration.minutes(5),
+        )
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.stack_name}-jobs")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Failed jobs", left=[failures], width=12),
+            cloudwatch.AlarmWidget(title="Job failures alarm", alarm=alarm, width=12),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="GPU utilization", left=[gpu_util], width=12),
+            cloudwatch.LogQueryWidget(
+                title="Latest job errors",
+                log_group_names=[self.job_logs.log_group_name],
+                query_lines=[
+                    "fields @timestamp, @logStream, @message",
+                    "filter @message like /(?i)error|traceback|nccl warn/",
+                    "sort @timestamp desc",
+                    "limit 50",
+                ],
+                width=12,
+            ),
+        )
+
+    def _outputs(self, *, efa: bool) -> None:
+        outputs: dict[str, tuple[str, str]] = {
+            f"JobQueue{name}": (queue.job_queue_arn, f"{name} job queue")
+            for name, queue in self.queues.items()
+        }
+        outputs["GpuQueueEfa"] = ("true" if efa else "false", "Whether the GPU queues' nodes have EFA")
+        for name, job in self.job_definitions.items():
+            kind = "multi-node parallel" if job.multi_node else "single-node"
+            outputs[f"JobDefinition{pascal(name)}"] = (job.definition.job_definition_arn, f"{name} ({kind})")
+            outputs[f"Repository{pascal(name)}Uri"] = (
+                self.repositories[name].repository_uri,
+                f"{name} image",
+            )
+        outputs["JobLogGroupName"] = (self.job_logs.log_group_name, "CloudWatch log group of every job")
+        outputs["SageMakerRoleArn"] = (
+            self.roles.sagemaker.role_arn,
+            "Execution role of SageMaker training jobs",
+        )
+        outputs["JobAlertsTopicArn"] = (self.alerts.topic_arn, "SNS topic told about failed jobs")
+        for key, (value, description) in outputs.items():
+            CfnOutput(self, key, value=value, description=description)

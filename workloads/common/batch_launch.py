@@ -1,0 +1,78 @@
+"""Start one rank per GPU on a node of an AWS Batch multi-node job (what torchrun does elsewhere).
+
+Batch runs one container per node and gives the node's place in
+``AWS_BATCH_JOB_NODE_INDEX``/``AWS_BATCH_JOB_NUM_NODES``; NCCL wants one process per
+GPU. This launcher turns the node layout into per-rank torchrun variables and runs::
+
+    python -m workloads.common.batch_launch --nproc-per-node 8 -- python -m workloads.pinn ...
+
+Ranks are node_rank * nproc + local_rank, so rank 0 is on the main node. SIGTERM is
+forwarded to every rank (they checkpoint and exit 143); the launcher exits with the
+first non-zero code, or 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+from workloads.common import dist
+
+
+def rank_environments(node: dist.Rendezvous, nproc: int, base: Mapping[str, str]) -> list[dict[str, str]]:
+    """Return the environment of each local rank on this node."""
+    envs = []
+    for local in range(nproc):
+        env = dict(base)
+        env.update(
+            dist.Rendezvous(
+                rank=node.rank * nproc + local,
+                world_size=node.world_size * nproc,
+                local_rank=local,
+                local_world_size=nproc,
+                master_addr=node.master_addr,
+                master_port=node.master_port,
+                source=node.source,
+            ).torch_env()
+        )
+        env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", ",".join(str(i) for i in range(nproc)))
+        envs.append(env)
+    return envs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Launch the ranks of this node and wait for them."""
+    parser = argparse.ArgumentParser(prog="python -m workloads.common.batch_launch", description=__doc__)
+    parser.add_argument("--nproc-per-node", type=int, required=True, help="ranks (GPUs) on this node")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command each rank runs")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command or args.nproc_per_node < 1:
+        parser.error("give --nproc-per-node N (N >= 1) and, after --, the command to run")
+    try:
+        node = dist.from_env()
+    except dist.RendezvousError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    procs = [
+        subprocess.Popen(command, env=env) for env in rank_environments(node, args.nproc_per_node, os.environ)
+    ]
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [proc.wait() for proc in procs]
+    return next((code for code in codes if code != 0), 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,1 +1,1 @@
-"""Hybrid quantum-classical classifier: a small CNN whose output angle drives a parameterised qubit circuit."""
+"""Hybrid quantum-classical classifier: a small CNN drives a parameterised qubit circuit."""

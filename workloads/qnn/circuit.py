@@ -156,7 +156,7 @@ class Circuit:
         return state
 
     def probabilities(self, params: torch.Tensor) -> torch.Tensor:
-        """Return |amplitude|^2 for every basis state, shape (batch, 2**n_qubits), qubit 0 most significant."""
+        """Return |amplitude|^2 of every basis state, shape (batch, 2**n_qubits); qubit 0 is the high bit."""
         state = self.state(params)
         return (state.real**2 + state.imag**2).reshape(state.shape[0], -1)
 

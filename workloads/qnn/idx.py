@@ -45,7 +45,8 @@ def parse_idx(raw: bytes, *, name: str = "<bytes>") -> np.ndarray:
     """Return the array held by the bytes of an IDX file."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise IdxError(
-            f"{name} is not an IDX file: it must start with two zero bytes, a type code and a dimension count "
+            f"{name} is not an IDX file: it must start with two zero bytes, a type code and a dimension "
+            "count "
             f"(found {raw[:4].hex() or 'nothing'})"
         )
     code, ndim = raw[2], raw[3]

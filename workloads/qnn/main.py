@@ -1,4 +1,4 @@
-"""Entry point: ``python -m workloads.qnn [--option value ...]`` trains and evaluates the hybrid classifier."""
+"""Entry point: ``python -m workloads.qnn [--option value ...]`` trains and tests the hybrid classifier."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workloads.common.checkpoint import Preempted
 from workloads.common.entry import RunContext, WorkloadError, run
+from workloads.common.sagemaker import channel_dir
 from workloads.qnn.circuit import CircuitError, hybrid_circuit
 from workloads.qnn.data import DataError, TwoClassData, load_digits_data, load_mnist_data
 from workloads.qnn.idx import IdxError
 from workloads.qnn.layer import QuantumLayer, ShotSampler, torch_executor
 from workloads.qnn.model import HybridNet, ShapeError
 from workloads.qnn.plots import plot_training
-from workloads.qnn.qutrunk_backend import BackendUnavailable, qutrunk_executor
+from workloads.qnn.qutrunk_backend import BackendUnavailableError, qutrunk_executor
 from workloads.qnn.spec import SPEC, Args
 from workloads.qnn.train import TrainState, evaluate, run_epoch
 
@@ -33,7 +36,7 @@ def user_errors() -> Iterator[None]:
     """Turn the workload's own input errors into WorkloadError (exit 2, message, no traceback)."""
     try:
         yield
-    except (DataError, IdxError, ShapeError, CircuitError, BackendUnavailable) as err:
+    except (DataError, IdxError, ShapeError, CircuitError, BackendUnavailableError) as err:
         raise WorkloadError(str(err)) from None
 
 
@@ -56,8 +59,6 @@ def load_data(args: Args) -> TwoClassData:
         )
     uri = args.data_uri
     if not uri:
-        from workloads.common.sagemaker import channel_dir
-
         channel = channel_dir("training")
         uri = str(channel) if channel is not None else ""
     return load_mnist_data(
@@ -86,10 +87,7 @@ def build_model(args: Args, *, image_side: int, device: torch.device) -> tuple[H
     return model.to(device), sampler
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -110,7 +108,8 @@ def job(args: Args, ctx: RunContext) -> dict[str, Any]:
     test = type(data.test)(data.test.images.to(device), data.test.labels.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     ctx.log(
-        f"qnn: {data.source}, digits {data.digits[0]} vs {data.digits[1]}, {len(train)} train / {len(test)} test, "
+        f"qnn: {data.source}, digits {data.digits[0]} vs {data.digits[1]}, "
+        f"{len(train)} train / {len(test)} test, "
         f"{args.n_qubits} qubit(s), {'exact' if args.shots == 0 else f'{args.shots} shots'}, "
         f"backend {args.backend}, device {device}, {model.padding} convolutions ({model.features} features)"
     )

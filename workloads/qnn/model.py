@@ -28,7 +28,7 @@ def _valid_fits(side: int) -> bool:
 
 
 def resolve_padding(side: int, padding: str) -> str:
-    """Return 'valid' or 'same' for an image side; 'auto' picks 'valid' where it fits (the original's choice)."""
+    """Return 'valid' or 'same' for an image side; 'auto': 'valid' (the original's) where it fits."""
     valid_fits = _valid_fits(side)
     if padding == "auto":
         return "valid" if valid_fits else "same"

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def plot_training(
@@ -17,13 +19,10 @@ def plot_training(
     title: str,
 ) -> Path:
     """Write a three-panel PNG (loss per epoch, accuracy per epoch, confusion matrix) and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [int(h["epoch"]) for h in history]
-    fig, (ax_loss, ax_acc, ax_cm) = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc, ax_cm = fig.subplots(1, 3)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
     ax_loss.plot(epochs, [h["test_loss"] for h in history], "s--", label="test")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
@@ -52,5 +51,4 @@ def plot_training(
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

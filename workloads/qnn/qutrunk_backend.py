@@ -26,17 +26,17 @@ INSTALL_HINT = (
 )
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailableError(RuntimeError):
     """The requested circuit backend cannot be used here."""
 
 
 def load_qutrunk() -> tuple[Any, Any]:
-    """Return (QCircuit class, gates module) from qutrunk, or raise BackendUnavailable with the fix."""
+    """Return (QCircuit class, gates module) from qutrunk, or raise BackendUnavailableError with the fix."""
     try:
         circuit_mod = importlib.import_module("qutrunk.circuit")
         gates = importlib.import_module("qutrunk.circuit.gates")
     except ImportError as err:
-        raise BackendUnavailable(INSTALL_HINT) from err
+        raise BackendUnavailableError(INSTALL_HINT) from err
     return circuit_mod.QCircuit, gates
 
 

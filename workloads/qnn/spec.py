@@ -16,7 +16,7 @@ class Args(WorkloadArgs):
 
     dataset: Literal["mnist", "digits"] = Field(
         default="mnist",
-        description="mnist: IDX files from --data-uri; digits: scikit-learn's bundled 8x8 digits (no download)",
+        description="mnist: IDX files from --data-uri; digits: scikit-learn's bundled 8x8 images (offline)",
     )
     data_uri: str = Field(
         default="", description="directory or s3:// prefix with the four MNIST IDX files (plain or .gz)"
@@ -48,7 +48,7 @@ class Args(WorkloadArgs):
     )
     loss: Literal["nll", "neg_prob"] = Field(
         default="nll",
-        description="nll: -log p(class); neg_prob: -p(class), what the original's NLLLoss on probabilities computed",
+        description="nll: -log p(class); neg_prob: -p(class), the original's NLLLoss fed probabilities",
     )
     dropout: float = Field(
         default=0.5, ge=0.0, lt=1.0, description="Dropout2d probability after the convolutions"

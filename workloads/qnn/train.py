@@ -7,6 +7,7 @@ was stopped and resumed takes the very same steps as one that never stopped.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -78,8 +79,6 @@ def run_epoch(
     on_batch: Callable[[int], None] | None = None,
 ) -> bool:
     """Train from state.batch to the end of epoch state.epoch; return False if stopped before the end."""
-    import time
-
     model.train()
     order = epoch_order(len(split), seed=seed, epoch=state.epoch)
     n_batches = (len(split) + batch_size - 1) // batch_size

@@ -70,9 +70,9 @@ class Args(WorkloadArgs):
     def _two_known_digits(cls, value: list[int]) -> list[int]:
         unknown = [d for d in value if not 0 <= d <= 9]
         if unknown:
-            raise ValueError(f"unknown digit(s) {unknown}: digits are 0..9")
+            raise ValueError(f"unknown digit(s) {unknown}: digits are 0..9, e.g. --digits 0,1")
         if len(value) != 2 or value[0] == value[1]:
-            raise ValueError(f"give exactly two different digits, got {value}")
+            raise ValueError(f"give exactly two different digits, got {value}, e.g. --digits 0,1")
         return value
 
 

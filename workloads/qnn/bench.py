@@ -39,26 +39,31 @@ def mnist_sized(per_class: int, device: torch.device) -> Split:
     return Split(big[index].to(device), data.labels[index].to(device))
 
 
-def time_epochs(
-    split: Split, *, batch_size: int, shots: int, epochs: int, device: torch.device
-) -> list[float]:
-    """Return the wall time of each of `epochs` training epochs (after a short warm-up)."""
-    args = Args(dataset="digits", batch_size=batch_size, shots=shots, seed=0)
-    model, _ = build_model(args, image_side=28, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    warm = Split(split.images[: 4 * batch_size], split.labels[: 4 * batch_size])
-    run_epoch(model, optimizer, warm, TrainState(), batch_size=batch_size, loss="nll", seed=0)
-    times = []
-    for epoch in range(epochs):
-        state = TrainState(epoch=epoch)
-        if device.type == "cuda":
+class Trainee:
+    """One configuration under test: its own model and optimizer, warmed up on a few batches."""
+
+    def __init__(self, split: Split, *, batch_size: int, shots: int, device: torch.device) -> None:
+        args = Args(dataset="digits", batch_size=batch_size, shots=shots, seed=0)
+        self.model, _ = build_model(args, image_side=28, device=device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.learning_rate)
+        self.batch_size, self.split, self.device = batch_size, split, device
+        self.epoch = 0
+        self._run(Split(split.images[: 4 * batch_size], split.labels[: 4 * batch_size]))
+
+    def _run(self, split: Split) -> None:
+        state = TrainState(epoch=self.epoch)
+        run_epoch(self.model, self.optimizer, split, state, batch_size=self.batch_size, loss="nll", seed=0)
+        self.epoch += 1
+
+    def time_epoch(self) -> float:
+        """Return the wall time of one training epoch."""
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        run_epoch(model, optimizer, split, state, batch_size=batch_size, loss="nll", seed=0)
-        if device.type == "cuda":
+        self._run(self.split)
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+        return time.perf_counter() - start
 
 
 def plot(rows: list[dict], path: Path, *, title: str) -> None:
@@ -103,26 +108,32 @@ def main(argv: list[str] | None = None) -> int:
     per_class, epochs = (100, 1) if opts.quick else (400, 3)
     split = mnist_sized(per_class, device)
     configs = [("loop", 1), ("batched", 32), ("batched", 128), ("batched", 2 * per_class)]
+    runs = [(name, batch, shots) for shots in (0, 100) for name, batch in configs]
+    trainees = [Trainee(split, batch_size=b, shots=s, device=device) for _, b, s in runs]
+    # Round-robin: every configuration times its epoch r before any times epoch r + 1, so
+    # a change in the machine's load (it is shared) hits all of them alike.
+    times: list[list[float]] = [[] for _ in runs]
+    for r in range(epochs):
+        for k, trainee in enumerate(trainees):
+            times[k].append(trainee.time_epoch())
+        print(f"  round {r + 1}/{epochs}: " + ", ".join(f"{t[-1]:.3f}" for t in times) + " s", flush=True)
     rows: list[dict] = []
-    for shots in (0, 100):
-        baseline = None
-        for name, batch in configs:
-            times = time_epochs(split, batch_size=batch, shots=shots, epochs=epochs, device=device)
-            mean = statistics.fmean(times)
-            baseline = baseline or mean
-            rows.append(
-                {
-                    "implementation": name,
-                    "batch_size": batch,
-                    "circuit": "exact" if shots == 0 else f"{shots} shots",
-                    "epoch_s": mean,
-                    "epoch_s_sd": statistics.pstdev(times),
-                    "samples_per_s": len(split) / mean,
-                    "speedup": baseline / mean,
-                    "epochs_timed": epochs,
-                }
-            )
-            print(f"  {name:8s} B={batch:4d} {rows[-1]['circuit']:9s} {mean:8.3f} s/epoch", flush=True)
+    baseline = 1.0
+    for (name, batch, shots), series in zip(runs, times, strict=True):
+        mean = statistics.fmean(series)
+        baseline = mean if name == "loop" else baseline
+        rows.append(
+            {
+                "implementation": name,
+                "batch_size": batch,
+                "circuit": "exact" if shots == 0 else f"{shots} shots",
+                "epoch_s": mean,
+                "epoch_s_sd": statistics.pstdev(series),
+                "samples_per_s": len(split) / mean,
+                "speedup": baseline / mean,
+                "epochs_timed": epochs,
+            }
+        )
     where = (
         f"{opts.device}, {opts.threads} thread(s)" if opts.device == "cpu" else torch.cuda.get_device_name()
     )

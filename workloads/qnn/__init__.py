@@ -1,0 +1,1 @@
+"""Hybrid quantum-classical classifier: a small CNN drives a parameterised qubit circuit."""

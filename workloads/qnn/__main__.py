@@ -1,0 +1,3 @@
+from workloads.qnn.main import main
+
+raise SystemExit(main())

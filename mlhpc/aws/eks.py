@@ -121,9 +121,16 @@ def render(
     return objects
 
 
+class _NoAliases(yaml.SafeDumper):
+    """A dumper that writes repeated values out (kubectl users read manifests; anchors confuse them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(objects: list[dict[str, Any]]) -> str:
     """Return the objects as one multi-document YAML manifest."""
-    return yaml.safe_dump_all(objects, sort_keys=False)
+    return yaml.dump_all(objects, Dumper=_NoAliases, sort_keys=False)
 
 
 def apply(manifest: str, *, context: str | None = None) -> str:

@@ -54,3 +54,21 @@ def last_lines(aws: Aws, group: str, stream: str, count: int = 20) -> list[str]:
     reader = LogReader(aws, group, stream, tail=deque(maxlen=count))
     reader.poll()
     return list(reader.tail)
+
+
+def find_stream(aws: Aws, group: str, prefix: str) -> str:
+    """Return the first stream of a group whose name starts with prefix ('' when none yet)."""
+    from botocore.exceptions import ClientError
+
+    logs = aws.client("logs")
+    try:
+        page = with_backoff(
+            lambda: logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix),
+            what="logs:DescribeLogStreams",
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return ""
+        raise
+    streams = sorted(s["logStreamName"] for s in page.get("logStreams", []))
+    return streams[0] if streams else ""

@@ -80,7 +80,7 @@ def command_head(job_definition: dict[str, Any]) -> list[str]:
         props = (ranges[0].get("container") or {}) if ranges else {}
     head = []
     for part in props.get("command") or []:
-        if part.startswith("-"):
+        if part.startswith("--"):
             break
         head.append(part)
     return head
@@ -103,7 +103,7 @@ def prepare(
     jobdef_arn = deployment.job_definition(spec)
     queue = deployment.queue(queue_kind)
     jobdef = describe_job_definition(aws, jobdef_arn)
-    multi = bool(jobdef.get("nodeProperties"))
+    multi = jobdef.get("type") == "multinode" or bool(jobdef.get("nodeProperties"))
     nodes = nodes or (spec.resources.nodes if multi else 1)
     if nodes > 1 and not multi:
         raise BackendUnsupported(

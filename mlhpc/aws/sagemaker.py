@@ -121,26 +121,42 @@ def prepare(
 
 
 def submit(aws: Aws, sub: TrainingSubmission) -> tuple[str, bool]:
-    """Create the training job once per client token; return (job name, created)."""
+    """Create the training job once per client token; return (job name, created).
+
+    Training job names are unique per account and region, and the name comes from the
+    token: an existing job with this name is the same submission made before.
+    """
     from botocore.exceptions import ClientError
 
+    existing = _existing(aws, sub)
+    if existing is not None:
+        return existing, False
     sm = aws.client("sagemaker")
     try:
         with_backoff(lambda: sm.create_training_job(**sub.request), what="sagemaker:CreateTrainingJob")
-        return sub.job_name, True
     except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        if code not in ("ResourceInUse", "ValidationException") or "already" not in str(err).lower():
+        # A create whose first answer was lost: SageMaker says the name is in use.
+        if err.response.get("Error", {}).get("Code") != "ResourceInUse":
             raise
-    # The name is taken: the same token submitted before. Same request -> same job.
-    info = describe(aws, sub.job_name)
+        found = _existing(aws, sub)
+        if found is None:
+            raise
+        return found, False
+    return sub.job_name, True
+
+
+def _existing(aws: Aws, sub: TrainingSubmission) -> str | None:
+    try:
+        info = describe(aws, sub.job_name)
+    except JobNotFound:
+        return None
     mine = {t["Key"]: t["Value"] for t in sub.request["Tags"]}
     if info.tags.get(jobs.TAG_REQUEST) not in (None, mine[jobs.TAG_REQUEST]):
         raise ClientTokenReused(
             f"client token '{sub.token}' was already used for a different request (job {sub.job_name})",
             fix="use a new --client-token (or none: each submit then gets a fresh one)",
         )
-    return sub.job_name, False
+    return sub.job_name
 
 
 def describe(aws: Aws, name: str) -> JobInfo:

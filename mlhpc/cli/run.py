@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,12 @@ def run(
         where = "in this process" if workers == 1 else f"as {workers} Ray actors"
         console.print(f"[bold]{spec.name}[/] run {run_id} {where} -> {out_dir}/")
     started = time.perf_counter()
-    codes = run_local(job)
+    if output is OutputFormat.JSON:
+        # stdout carries only the JSON document; the workload's own lines go to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            codes = run_local(job)
+    else:
+        codes = run_local(job)
     wall_s = time.perf_counter() - started
     metrics_file = out_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}

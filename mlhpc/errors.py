@@ -63,7 +63,9 @@ class Throttled(MlhpcError):
 class JobFailed(MlhpcError):
     """A followed job ended FAILED; carries the status reason and the last log lines."""
 
-    def __init__(self, message: str, *, reason: str, last_lines: list[str], fix: str = "", next_command: str = "") -> None:
+    def __init__(
+        self, message: str, *, reason: str, last_lines: list[str], fix: str = "", next_command: str = ""
+    ) -> None:
         super().__init__(message, fix=fix, next_command=next_command)
         self.reason = reason
         self.last_lines = last_lines

@@ -157,7 +157,12 @@ def prepare(
     else:
         request["containerOverrides"] = overrides
     return Submission(
-        request=request, run_id=run_id, token=token, out_uri=out_uri, checkpoint_uri=ckpt_uri, multi_node=multi
+        request=request,
+        run_id=run_id,
+        token=token,
+        out_uri=out_uri,
+        checkpoint_uri=ckpt_uri,
+        multi_node=multi,
     )
 
 
@@ -292,7 +297,10 @@ def list_jobs(aws: Aws, deployment: Deployment) -> Iterator[JobInfo]:
     for queue in dict.fromkeys(deployment.queues().values()):
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"jobQueue": queue, "filters": [{"name": "JOB_NAME", "values": [pattern]}]}
+            kwargs: dict[str, Any] = {
+                "jobQueue": queue,
+                "filters": [{"name": "JOB_NAME", "values": [pattern]}],
+            }
             if token:
                 kwargs["nextToken"] = token
             page = with_backoff(lambda kw=kwargs: batch.list_jobs(**kw), what="batch:ListJobs")  # type: ignore[misc]

@@ -17,6 +17,7 @@ import yaml
 
 from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import WorkloadArgs, WorkloadSpec
+
 # Same values as workloads.common.checkpoint.RESUMABLE_EXIT_CODE and dist.DEFAULT_PORT (kept here so
 # mlhpc does not import the workload runtime).
 RESUMABLE_EXIT_CODE = 143
@@ -42,7 +43,11 @@ def render(
             f"{spec.name} is not distributed; it cannot run on {count} pods", fix="drop --nodes"
         )
     res = spec.resources
-    labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "mlhpc", "mlhpc/run-id": run_id}
+    labels = {
+        "app.kubernetes.io/name": spec.name,
+        "app.kubernetes.io/managed-by": "mlhpc",
+        "mlhpc/run-id": run_id,
+    }
     limits: dict[str, str] = {"cpu": str(res.vcpus_per_node), "memory": f"{res.memory_mib}Mi"}
     if res.gpus_per_node:
         limits["nvidia.com/gpu"] = str(res.gpus_per_node)
@@ -59,7 +64,9 @@ def render(
             {
                 "name": "RANK",
                 "valueFrom": {
-                    "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+                    "fieldRef": {
+                        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                    }
                 },
             },
             {"name": "WORLD_SIZE", "value": str(count)},
@@ -91,7 +98,11 @@ def render(
             "rules": [
                 {
                     "action": "Ignore",
-                    "onExitCodes": {"containerName": container["name"], "operator": "In", "values": [RESUMABLE_EXIT_CODE]},
+                    "onExitCodes": {
+                        "containerName": container["name"],
+                        "operator": "In",
+                        "values": [RESUMABLE_EXIT_CODE],
+                    },
                 }
             ]
         },
@@ -107,7 +118,11 @@ def render(
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "spec": {"clusterIP": "None", "selector": {"job-name": name}, "ports": [{"name": "rendezvous", "port": DEFAULT_PORT}]},
+                "spec": {
+                    "clusterIP": "None",
+                    "selector": {"job-name": name},
+                    "ports": [{"name": "rendezvous", "port": DEFAULT_PORT}],
+                },
             }
         )
     objects.append(

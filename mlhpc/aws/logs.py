@@ -28,7 +28,11 @@ class LogReader:
         logs = self.aws.client("logs")
         lines: list[str] = []
         while True:
-            kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": self.stream, "startFromHead": True}
+            kwargs: dict[str, Any] = {
+                "logGroupName": self.group,
+                "logStreamName": self.stream,
+                "startFromHead": True,
+            }
             if self._token:
                 kwargs["nextToken"] = self._token
             try:

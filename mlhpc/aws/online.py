@@ -47,7 +47,7 @@ STANDARD_SPOT = ("L-34B43A08", "All Standard (A, C, D, H, I, M, R, T, Z) Spot In
 def family(instance_type: str) -> str:
     """Return the quota family of an instance type: 'p5.48xlarge' -> 'p', 'inf2.xlarge' -> 'inf'."""
     letters = ""
-    for char in instance_type.split(".")[0]:
+    for char in instance_type.split(".", maxsplit=1)[0]:
         if not char.isalpha():
             break
         letters += char
@@ -80,7 +80,9 @@ def _zones(aws: Aws, config: Config) -> tuple[list[str], list[ConfigIssue]]:
         lambda: ec2.describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}]),
         what="ec2:DescribeAvailabilityZones",
     )["AvailabilityZones"]
-    names = sorted(z["ZoneName"] for z in available if z.get("ZoneType", "availability-zone") == "availability-zone")
+    names = sorted(
+        z["ZoneName"] for z in available if z.get("ZoneType", "availability-zone") == "availability-zone"
+    )
     pinned = list(config.network.availability_zones or [])
     issues = []
     for index, zone in enumerate(pinned):
@@ -109,7 +111,9 @@ def check(
     from botocore.exceptions import ClientError
 
     zones, issues = _zones(aws, config)
-    wanted = instance_types_of(config) + [(f"--instance-type[{i}]", t) for i, t in enumerate(extra_instance_types)]
+    wanted = instance_types_of(config) + [
+        (f"--instance-type[{i}]", t) for i, t in enumerate(extra_instance_types)
+    ]
     ec2 = aws.client("ec2")
     quotas = aws.client("service-quotas")
     needed: dict[tuple[str, str], tuple[int, list[str]]] = {}
@@ -123,18 +127,26 @@ def check(
         where = sorted({o["Location"] for o in offered})
         if not where:
             issues.append(
-                ConfigIssue(path=path, code="ONL003", value=itype,
-                            message=f"{itype} is not offered in any zone of {aws.region}",
-                            fix="check the name (`aws ec2 describe-instance-types`) or choose a region that has it")
+                ConfigIssue(
+                    path=path,
+                    code="ONL003",
+                    value=itype,
+                    message=f"{itype} is not offered in any zone of {aws.region}",
+                    fix="check the name (`aws ec2 describe-instance-types`) or choose a region that has it",
+                )
             )
             continue
         missing = [z for z in zones if z not in where]
         if missing:
             issues.append(
-                ConfigIssue(path=path, code="ONL002", value=itype,
-                            message=f"{itype} is not offered in {', '.join(missing)} (offered in: {', '.join(where)})",
-                            fix="pin network.availability_zones to zones that offer it, e.g. "
-                            f"[{', '.join(where[: max(2, config.network.az_count)])}]")
+                ConfigIssue(
+                    path=path,
+                    code="ONL002",
+                    value=itype,
+                    message=f"{itype} is not offered in {', '.join(missing)} (offered in: {', '.join(where)})",
+                    fix="pin network.availability_zones to zones that offer it, e.g. "
+                    f"[{', '.join(where[: max(2, config.network.az_count)])}]",
+                )
             )
         described: list[dict[str, Any]] = with_backoff(
             lambda t=itype: ec2.describe_instance_types(InstanceTypes=[t])["InstanceTypes"],  # type: ignore[misc]
@@ -149,17 +161,26 @@ def check(
             value = _quota(quotas, code)
         except ClientError as err:
             issues.append(
-                ConfigIssue(path="hpc.compute", code="ONL005", level=Level.WARNING, value=code,
-                            message=f"could not read the quota '{name}' ({code}): {err.response['Error'].get('Code')}",
-                            fix="allow servicequotas:GetServiceQuota, or check the quota in the Service Quotas console")
+                ConfigIssue(
+                    path="hpc.compute",
+                    code="ONL005",
+                    level=Level.WARNING,
+                    value=code,
+                    message=f"could not read the quota '{name}' ({code}): {err.response['Error'].get('Code')}",
+                    fix="allow servicequotas:GetServiceQuota, or check the quota in the Service Quotas console",
+                )
             )
             continue
         if value < vcpus:
             issues.append(
-                ConfigIssue(path="hpc.compute", code="ONL004", value=int(value),
-                            message=f"quota '{name}' ({code}) is {value:g} vCPUs; {' + '.join(what)} need {vcpus}",
-                            fix=f"request an increase to at least {vcpus}: aws service-quotas request-service-quota-increase "
-                            f"--service-code ec2 --quota-code {code} --desired-value {vcpus}")
+                ConfigIssue(
+                    path="hpc.compute",
+                    code="ONL004",
+                    value=int(value),
+                    message=f"quota '{name}' ({code}) is {value:g} vCPUs; {' + '.join(what)} need {vcpus}",
+                    fix=f"request an increase to at least {vcpus}: aws service-quotas request-service-quota-increase "
+                    f"--service-code ec2 --quota-code {code} --desired-value {vcpus}",
+                )
             )
     return issues
 
@@ -169,10 +190,18 @@ def _quota(client: Any, code: str) -> float:
     from botocore.exceptions import ClientError
 
     try:
-        return float(with_backoff(lambda: client.get_service_quota(ServiceCode="ec2", QuotaCode=code),
-                                  what="servicequotas:GetServiceQuota")["Quota"]["Value"])
+        return float(
+            with_backoff(
+                lambda: client.get_service_quota(ServiceCode="ec2", QuotaCode=code),
+                what="servicequotas:GetServiceQuota",
+            )["Quota"]["Value"]
+        )
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "NoSuchResourceException":
             raise
-    return float(with_backoff(lambda: client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code),
-                              what="servicequotas:GetAWSDefaultServiceQuota")["Quota"]["Value"])
+    return float(
+        with_backoff(
+            lambda: client.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code),
+            what="servicequotas:GetAWSDefaultServiceQuota",
+        )["Quota"]["Value"]
+    )

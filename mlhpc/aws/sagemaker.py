@@ -19,7 +19,13 @@ from mlhpc.aws.stacks import Deployment
 from mlhpc.errors import ClientTokenReused, JobNotFound
 from mlhpc.spec import WorkloadArgs, WorkloadSpec
 
-STATUS = {"InProgress": "RUNNING", "Completed": "SUCCEEDED", "Failed": "FAILED", "Stopping": "RUNNING", "Stopped": "FAILED"}
+STATUS = {
+    "InProgress": "RUNNING",
+    "Completed": "SUCCEEDED",
+    "Failed": "FAILED",
+    "Stopping": "RUNNING",
+    "Stopped": "FAILED",
+}
 
 
 def default_instance_type(spec: WorkloadSpec) -> str:
@@ -165,7 +171,9 @@ def describe(aws: Aws, name: str) -> JobInfo:
 
     sm = aws.client("sagemaker")
     try:
-        raw = with_backoff(lambda: sm.describe_training_job(TrainingJobName=name), what="sagemaker:DescribeTrainingJob")
+        raw = with_backoff(
+            lambda: sm.describe_training_job(TrainingJobName=name), what="sagemaker:DescribeTrainingJob"
+        )
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
             raise JobNotFound(

@@ -81,7 +81,9 @@ class Aws:
     _clients: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def connect(cls, *, region: str | None = None, profile: str | None = None, config_region: str = "") -> Aws:
+    def connect(
+        cls, *, region: str | None = None, profile: str | None = None, config_region: str = ""
+    ) -> Aws:
         """Open a session; raise NoRegion / NoCredentials with the fix when either is missing."""
         import boto3
         from botocore.exceptions import ProfileNotFound

@@ -48,8 +48,7 @@ def read_outputs(aws: Aws, project: str, construct_id: str) -> dict[str, str]:
     if status not in READY:
         raise StackNotDeployed(
             f"{construct_id} ({name}) is {status} in {aws.region}, not ready for jobs",
-            fix="wait for the deployment to finish, or fix it and run `cdk deploy "
-            f"{construct_id}` again",
+            fix=f"wait for the deployment to finish, or fix it and run `cdk deploy {construct_id}` again",
             next_command=f"cdk deploy {construct_id}",
         )
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -83,11 +82,15 @@ class Deployment:
 
     def job_definition(self, spec: WorkloadSpec) -> str:
         """Return the workload's job definition ARN."""
-        return self._get("HpcStack", f"JobDefinition{pascal(spec.name)}", f"the job definition of {spec.name}")
+        return self._get(
+            "HpcStack", f"JobDefinition{pascal(spec.name)}", f"the job definition of {spec.name}"
+        )
 
     def repository_uri(self, spec: WorkloadSpec) -> str:
         """Return the workload's ECR repository URI."""
-        return self._get("HpcStack", f"Repository{pascal(spec.name)}Uri", f"the image repository of {spec.name}")
+        return self._get(
+            "HpcStack", f"Repository{pascal(spec.name)}Uri", f"the image repository of {spec.name}"
+        )
 
     def queue(self, kind: str) -> str:
         """Return the job queue ARN of a kind: gpu, gpu-spot or cpu."""
@@ -143,3 +146,10 @@ class Deployment:
             stack_name(self.project, "StorageStack"): dict(self.storage),
             stack_name(self.project, "HpcStack"): dict(self.hpc),
         }
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """Return (bucket, key prefix) of an s3:// URI."""
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix

@@ -12,9 +12,14 @@ from mlhpc.aws.stacks import Deployment
 from mlhpc.config import load_config, resolve_config_path
 
 CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", help="Config file naming the project (default: $MLHPC_CONFIG or config/default.yaml)."
+    None,
+    "--config",
+    "-c",
+    help="Config file naming the project (default: $MLHPC_CONFIG or config/default.yaml).",
 )
-REGION_OPTION = typer.Option(None, "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile).")
+REGION_OPTION = typer.Option(
+    None, "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."
+)
 PROFILE_OPTION = typer.Option(None, "--profile", help="AWS profile to use.")
 POLL_OPTION = typer.Option(10.0, "--poll-s", min=0.0, help="Seconds between status polls while following.")
 SETS_OPTION = typer.Option([], "--set", "-s", help="Workload argument as key=value (repeatable).")
@@ -36,7 +41,9 @@ class Target:
     def aws(self) -> Aws:
         """Return the session (checks region and credentials on first use)."""
         if self._aws is None:
-            self._aws = Aws.connect(region=self.region, profile=self.profile, config_region=self.config_region)
+            self._aws = Aws.connect(
+                region=self.region, profile=self.profile, config_region=self.config_region
+            )
         return self._aws
 
     @property

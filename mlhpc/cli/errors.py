@@ -43,7 +43,11 @@ def _mlhpc(err: MlhpcError) -> Message:
     if isinstance(err, JobFailed):
         details = (
             f"status reason: {err.reason or '(none given)'}",
-            *(["last log lines:", *(f"  {line}" for line in err.last_lines)] if err.last_lines else ["(no log lines)"]),
+            *(
+                ["last log lines:", *(f"  {line}" for line in err.last_lines)]
+                if err.last_lines
+                else ["(no log lines)"]
+            ),
         )
     return Message(err.message, err.fix, err.next_command, details)
 
@@ -64,17 +68,26 @@ def _no_credentials(_err: Any) -> Message:
 
 
 def _no_region(_err: Any) -> Message:
-    return Message("no AWS region is set", "export AWS_REGION=us-east-1 (where your stacks are) or pass --region REGION")
+    return Message(
+        "no AWS region is set", "export AWS_REGION=us-east-1 (where your stacks are) or pass --region REGION"
+    )
 
 
 def _endpoint(err: Any) -> Message:
     return Message(
-        f"cannot reach AWS: {err}", "check the network, a proxy or AWS_ENDPOINT_URL, then run the command again"
+        f"cannot reach AWS: {err}",
+        "check the network, a proxy or AWS_ENDPOINT_URL, then run the command again",
     )
 
 
 BAD_CREDENTIALS = frozenset(
-    {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"}
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+    }
 )
 
 
@@ -84,12 +97,21 @@ def _client_error(err: Any) -> Message:
     code, op = _client_code(err), _client_op(err)
     detail = getattr(err, "response", {}).get("Error", {}).get("Message", "") or str(err)
     if code in BAD_CREDENTIALS:
-        return Message(f"AWS rejected the credentials ({code}) on {op}", "refresh them: `aws sso login` or `aws configure`")
+        return Message(
+            f"AWS rejected the credentials ({code}) on {op}",
+            "refresh them: `aws sso login` or `aws configure`",
+        )
     if code.startswith("AccessDenied") or code == "UnauthorizedOperation":
-        return Message(f"AWS denied {op}: {detail}", "use a role allowed to call it (the operator role of this project)")
+        return Message(
+            f"AWS denied {op}: {detail}", "use a role allowed to call it (the operator role of this project)"
+        )
     if is_throttling(err):
-        return Message(f"AWS kept throttling {op} after every retry", "wait a minute and run the command again")
-    return Message(f"AWS refused {op} ({code}): {detail}", "correct what the message names and run the command again")
+        return Message(
+            f"AWS kept throttling {op} after every retry", "wait a minute and run the command again"
+        )
+    return Message(
+        f"AWS refused {op} ({code}): {detail}", "correct what the message names and run the command again"
+    )
 
 
 def _table() -> list[tuple[tuple[type[BaseException], ...], Callable[[Any], Message]]]:

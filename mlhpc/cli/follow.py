@@ -36,7 +36,9 @@ def follow(
     with console.status(f"{info.job_id}: {info.status}", spinner="dots") as status:
         while True:
             if info.status != last_status and not quiet:
-                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {info.name or info.job_id}: [bold]{info.status}[/]")
+                console.print(
+                    f"[dim]{time.strftime('%H:%M:%S')}[/] {info.name or info.job_id}: [bold]{info.status}[/]"
+                )
                 last_status = info.status
             if logs is None or (info.log_stream and logs.stream != info.log_stream):
                 logs = reader(info)

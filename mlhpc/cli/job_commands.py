@@ -6,6 +6,7 @@ import json
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -14,7 +15,7 @@ from mlhpc import registry
 from mlhpc.aws import batch
 from mlhpc.aws.logs import LogReader
 from mlhpc.cli import jobs
-from mlhpc.cli.aws_options import CONFIG_OPTION, POLL_OPTION, PROFILE_OPTION, REGION_OPTION, target
+from mlhpc.cli.aws_options import CONFIG_OPTION, POLL_OPTION, PROFILE_OPTION, REGION_OPTION, Target, target
 from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.follow import summary_table
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
@@ -31,14 +32,18 @@ def jobs_table(rows: list[jobs.JobInfo], title: str) -> Table:
         table.add_column(column)
     for info in rows:
         table.add_row(
-            info.job_id, info.name, info.status,
-            info.created.strftime("%Y-%m-%d %H:%M") if info.created else "", info.reason[:60],
+            info.job_id,
+            info.name,
+            info.status,
+            info.created.strftime("%Y-%m-%d %H:%M") if info.created else "",
+            info.reason[:60],
         )
     return table
 
 
 @handle_errors
 def status(
+    *,
     job: str | None = typer.Argument(None, help="Job id or name; none: every active job of the project."),
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
@@ -61,7 +66,9 @@ def status(
         elif active:
             console.print(jobs_table(active, f"active jobs of {tgt.project} in {tgt.aws.region}"))
         else:
-            console.print(f"no active jobs of {tgt.project} in {tgt.aws.region}; `mlhpc list` shows finished ones")
+            console.print(
+                f"no active jobs of {tgt.project} in {tgt.aws.region}; `mlhpc list` shows finished ones"
+            )
         return
     info = jobs.describe(tgt, job)
     if output is OutputFormat.JSON:
@@ -72,6 +79,7 @@ def status(
 
 @handle_errors
 def logs(
+    *,
     job: str = JOB_ARGUMENT,
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the job ends."),
     tail: int = typer.Option(0, "--tail", min=0, help="Print only the last N lines (0: all)."),
@@ -96,7 +104,9 @@ def logs(
     if tail:
         lines = lines[-tail:]
     if output is OutputFormat.JSON and not follow_:
-        print_json({"job_id": info.job_id, "status": info.status, "log_stream": info.log_stream, "lines": lines})
+        print_json(
+            {"job_id": info.job_id, "status": info.status, "log_stream": info.log_stream, "lines": lines}
+        )
         return
     if reader is None and info.done:
         err_console.print(f"job {info.job_id} is {info.status} and wrote no logs")
@@ -114,8 +124,11 @@ def logs(
 
 @handle_errors
 def cancel(
+    *,
     job: str = JOB_ARGUMENT,
-    reason: str = typer.Option("cancelled with mlhpc cancel", "--reason", help="Recorded as the job's status reason."),
+    reason: str = typer.Option(
+        "cancelled with mlhpc cancel", "--reason", help="Recorded as the job's status reason."
+    ),
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
     profile: str | None = PROFILE_OPTION,
@@ -141,11 +154,14 @@ def cancel(
     if output is OutputFormat.JSON:
         print_json({"job_id": after.job_id, "was": before.status, "status": after.status, "reason": reason})
     else:
-        console.print(f"cancel requested for {after.job_id} (was {before.status}, now {after.status}): {reason}")
+        console.print(
+            f"cancel requested for {after.job_id} (was {before.status}, now {after.status}): {reason}"
+        )
 
 
 @handle_errors
 def list_(
+    *,
     workloads: bool = typer.Option(False, "--workloads", help="List the known workloads instead of jobs."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many jobs (newest first)."),
     config: Path | None = CONFIG_OPTION,
@@ -167,8 +183,11 @@ def list_(
         _list_workloads(output)
         return
     tgt = target(config, region, profile)
-    rows = sorted(batch.list_jobs(tgt.aws, tgt.deployment), key=lambda i: i.created.timestamp() if i.created else 0,
-                  reverse=True)[:limit]
+    rows = sorted(
+        batch.list_jobs(tgt.aws, tgt.deployment),
+        key=lambda i: i.created.timestamp() if i.created else 0,
+        reverse=True,
+    )[:limit]
     if output is OutputFormat.JSON:
         print_json([i.to_dict() for i in rows])
     elif rows:
@@ -179,10 +198,19 @@ def list_(
 
 def _list_workloads(output: OutputFormat) -> None:
     specs = registry.all_specs()
-    data = [
-        {"name": s.name, "description": s.description, "backends": sorted(s.backends), "default_backend": s.default_backend.value,
-         "nodes": s.resources.nodes, "gpus_per_node": s.resources.gpus_per_node, "efa": s.resources.efa,
-         "distributed": s.distributed, "image": s.image, "arguments": s.defaults()}
+    data: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "description": s.description,
+            "backends": sorted(s.backends),
+            "default_backend": s.default_backend.value,
+            "nodes": s.resources.nodes,
+            "gpus_per_node": s.resources.gpus_per_node,
+            "efa": s.resources.efa,
+            "distributed": s.distributed,
+            "image": s.image,
+            "arguments": s.defaults(),
+        }
         for s in specs.values()
     ]
     if output is OutputFormat.JSON:
@@ -192,15 +220,24 @@ def _list_workloads(output: OutputFormat) -> None:
     for column in ("name", "backends", "nodes", "GPUs/node", "EFA", "description"):
         table.add_column(column)
     for row in data:
-        table.add_row(row["name"], ", ".join(row["backends"]), str(row["nodes"]), str(row["gpus_per_node"]),
-                      "yes" if row["efa"] else "no", row["description"])
+        table.add_row(
+            row["name"],
+            ", ".join(row["backends"]),
+            str(row["nodes"]),
+            str(row["gpus_per_node"]),
+            "yes" if row["efa"] else "no",
+            row["description"],
+        )
     console.print(table)
 
 
 @handle_errors
 def results(
+    *,
     job: str = JOB_ARGUMENT,
-    dest: Path = typer.Option(Path("results"), "--dest", help="Local folder; files go to DEST/WORKLOAD/RUN-ID/."),
+    dest: Path = typer.Option(
+        Path("results"), "--dest", help="Local folder; files go to DEST/WORKLOAD/RUN-ID/."
+    ),
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
     profile: str | None = PROFILE_OPTION,
@@ -231,7 +268,9 @@ def results(
         state = "" if info.done else f" yet (the job is {info.status})"
         raise MlhpcError(
             f"no outputs under {uri}{state}",
-            fix="outputs appear when the job finishes" if not info.done else "the job wrote nothing; read its logs",
+            fix="outputs appear when the job finishes"
+            if not info.done
+            else "the job wrote nothing; read its logs",
             next_command=f"mlhpc logs {info.job_id}",
         )
     for archive in list(local.glob("*.tar.gz")):  # SageMaker's model.tar.gz holds /opt/ml/model
@@ -241,8 +280,17 @@ def results(
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
     plots = sorted(str(p) for p in local.rglob("*.png"))
     if output is OutputFormat.JSON:
-        print_json({"job_id": info.job_id, "status": info.status, "source": uri, "path": str(local),
-                    "files": count, "metrics": metrics, "plots": plots})
+        print_json(
+            {
+                "job_id": info.job_id,
+                "status": info.status,
+                "source": uri,
+                "path": str(local),
+                "files": count,
+                "metrics": metrics,
+                "plots": plots,
+            }
+        )
         return
     console.print(f"{count} file(s) from {uri} -> {local}/")
     if metrics:
@@ -251,26 +299,30 @@ def results(
         console.print(f"plot: {plot}")
 
 
-def _download(tgt: object, uri: str, local: Path) -> int:
-    from workloads.common.storage import split_s3
-
+def _download(tgt: Target, uri: str, local: Path) -> int:
     from mlhpc.aws.session import with_backoff
+    from mlhpc.aws.stacks import split_s3
 
-    assert hasattr(tgt, "aws")
     s3 = tgt.aws.client("s3")
     bucket, prefix = split_s3(uri)
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            target_path = local / obj["Key"][len(prefix):]
+            key: str = obj["Key"]
+            target_path = local / key[len(prefix) :]
             target_path.parent.mkdir(parents=True, exist_ok=True)
-            with_backoff(lambda o=obj, t=target_path: s3.download_file(bucket, o["Key"], str(t)), what="s3:GetObject")  # type: ignore[misc]
+
+            def fetch(key: str = key, path: Path = target_path) -> None:
+                s3.download_file(bucket, key, str(path))
+
+            with_backoff(fetch, what="s3:GetObject")
             count += 1
     return count
 
 
 @handle_errors
 def outputs(
+    *,
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
     profile: str | None = PROFILE_OPTION,

@@ -57,5 +57,6 @@ def run() -> None:
         err_console.print(f"[bold red]mlhpc hit a bug:[/] {type(err).__name__}: {err}. Please report it.")
         sys.exit(EXIT_BUG)
 
+
 if __name__ == "__main__":
     run()

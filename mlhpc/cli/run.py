@@ -15,8 +15,8 @@ from rich.table import Table
 from mlhpc import registry
 from mlhpc.cli.aws_options import SETS_OPTION
 from mlhpc.cli.errors import handle_errors
-from mlhpc.cli.workload_args import parse_sets
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc.cli.workload_args import parse_sets
 from mlhpc.errors import BackendUnsupported, MlhpcError
 from mlhpc.spec import Backend
 
@@ -34,11 +34,18 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
 
 @handle_errors
 def run(
+    *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     sets: list[str] = SETS_OPTION,
-    workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Ranks to run (Ray actors when > 1)."),
-    out: Path | None = typer.Option(None, "--out", help="Output directory (default: results/WORKLOAD/RUN-ID)."),
-    demo: bool = typer.Option(False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, max=64, help="Ranks to run (Ray actors when > 1)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output directory (default: results/WORKLOAD/RUN-ID)."
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
     checkpoint_dir: Path | None = typer.Option(
         None, "--checkpoint-dir", help="Checkpoint directory (default: OUT/checkpoints); reuse one to resume."
     ),
@@ -76,8 +83,13 @@ def run(
     run_id = new_run_id()
     out_dir = out or Path("results") / spec.name / run_id
     job = LocalRun(
-        spec=spec, args=args, workers=workers, out=out_dir, run_id=run_id,
-        checkpoint_dir=checkpoint_dir, resume=not no_resume,
+        spec=spec,
+        args=args,
+        workers=workers,
+        out=out_dir,
+        run_id=run_id,
+        checkpoint_dir=checkpoint_dir,
+        resume=not no_resume,
     )
     if output is OutputFormat.TABLE:
         where = "in this process" if workers == 1 else f"as {workers} Ray actors"
@@ -95,13 +107,22 @@ def run(
     failed = [rank for rank, code in enumerate(codes) if code != 0]
     if output is OutputFormat.JSON:
         print_json(
-            {"workload": spec.name, "run_id": run_id, "out": str(out_dir), "workers": workers,
-             "exit_codes": codes, "wall_s": round(wall_s, 2), "metrics": metrics}
+            {
+                "workload": spec.name,
+                "run_id": run_id,
+                "out": str(out_dir),
+                "workers": workers,
+                "exit_codes": codes,
+                "wall_s": round(wall_s, 2),
+                "metrics": metrics,
+            }
         )
     if failed:
         code = codes[failed[0]]
-        meaning = {2: "bad arguments or input", 143: "stopped after a checkpoint; run again with the same "
-                   "--out or --checkpoint-dir to resume"}.get(code, "it failed (details above)")
+        meaning = {
+            2: "bad arguments or input",
+            143: "stopped after a checkpoint; run again with the same --out or --checkpoint-dir to resume",
+        }.get(code, "it failed (details above)")
         raise MlhpcError(
             f"{spec.name} run {run_id}: rank(s) {', '.join(map(str, failed))} exited {code}: {meaning}",
             fix="read the workload's messages above",
@@ -111,7 +132,8 @@ def run(
         plots = sorted(out_dir.glob("*.png"))
         for plot in plots:
             console.print(f"plot: {plot}")
-        console.print(f"outputs: {out_dir}/  next: mlhpc submit {spec.name}" + "".join(f" --set {s}" for s in sets))
+        console.print(
+            f"outputs: {out_dir}/  next: mlhpc submit {spec.name}" + "".join(f" --set {s}" for s in sets)
+        )
     elif not metrics:
         err_console.print(f"note: {spec.name} wrote no metrics.json in {out_dir}")
-

@@ -12,7 +12,15 @@ from mlhpc import registry
 from mlhpc.aws import batch, eks, sagemaker
 from mlhpc.aws import jobs as awsjobs
 from mlhpc.cli import jobs
-from mlhpc.cli.aws_options import CONFIG_OPTION, POLL_OPTION, PROFILE_OPTION, REGION_OPTION, SETS_OPTION, Target, target
+from mlhpc.cli.aws_options import (
+    CONFIG_OPTION,
+    POLL_OPTION,
+    PROFILE_OPTION,
+    REGION_OPTION,
+    SETS_OPTION,
+    Target,
+    target,
+)
 from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.follow import follow, summary_table
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
@@ -47,25 +55,45 @@ def _check_backend(spec: WorkloadSpec, backend: RemoteBackend) -> None:
 
 
 def _next_commands(job_id: str) -> list[str]:
-    return [f"mlhpc status {job_id}", f"mlhpc logs {job_id} --follow", f"mlhpc results {job_id}", f"mlhpc cancel {job_id}"]
+    return [
+        f"mlhpc status {job_id}",
+        f"mlhpc logs {job_id} --follow",
+        f"mlhpc results {job_id}",
+        f"mlhpc cancel {job_id}",
+    ]
 
 
 @handle_errors
 def submit(
+    *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
-    backend: RemoteBackend | None = typer.Option(None, "--backend", "-b", help="batch, sagemaker or eks (default: the spec's)."),
-    nodes: int | None = typer.Option(None, "--nodes", "-n", min=1, max=256, help="Nodes (default: the spec's)."),
+    backend: RemoteBackend | None = typer.Option(
+        None, "--backend", "-b", help="batch, sagemaker or eks (default: the spec's)."
+    ),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=256, help="Nodes (default: the spec's)."
+    ),
     sets: list[str] = SETS_OPTION,
-    queue: QueueKind | None = typer.Option(None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs)."),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Print the job id and the next commands; do not follow."),
+    queue: QueueKind | None = typer.Option(
+        None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs)."
+    ),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Print the job id and the next commands; do not follow."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the request (or manifest); submit nothing."),
     client_token: str | None = typer.Option(
         None, "--client-token", help="Idempotency token: the same request with the same token makes one job."
     ),
-    instance_type: str | None = typer.Option(None, "--instance-type", help="SageMaker instance type (default: by the spec)."),
-    image: str | None = typer.Option(None, "--image", help="EKS: container image (default: the HpcStack repository URI)."),
+    instance_type: str | None = typer.Option(
+        None, "--instance-type", help="SageMaker instance type (default: by the spec)."
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="EKS: container image (default: the HpcStack repository URI)."
+    ),
     namespace: str = typer.Option("default", "--namespace", help="EKS: Kubernetes namespace."),
-    demo: bool = typer.Option(False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
     poll_s: float = POLL_OPTION,
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
@@ -102,18 +130,35 @@ def submit(
     token = client_token or awsjobs.new_client_token()
     run_id = awsjobs.new_run_id(token)
     if chosen is RemoteBackend.EKS:
-        _submit_eks(tgt, spec, args, nodes=nodes, token=token, run_id=run_id, image=image,
-                    namespace=namespace, dry_run=dry_run, output=output)
+        _submit_eks(
+            tgt,
+            spec,
+            args,
+            nodes=nodes,
+            token=token,
+            run_id=run_id,
+            image=image,
+            namespace=namespace,
+            dry_run=dry_run,
+            output=output,
+        )
         return
     if chosen is RemoteBackend.BATCH:
         sub = batch.prepare(
-            tgt.aws, tgt.deployment, spec, args, nodes=nodes,
-            queue_kind=queue.value if queue else None, token=token, run_id=run_id,
+            tgt.aws,
+            tgt.deployment,
+            spec,
+            args,
+            nodes=nodes,
+            queue_kind=queue.value if queue else None,
+            token=token,
+            run_id=run_id,
         )
         request, name, out_uri = sub.request, sub.job_name, sub.out_uri
     else:
-        sm = sagemaker.prepare(tgt.deployment, spec, args, nodes=nodes, token=token, run_id=run_id,
-                               instance_type=instance_type)
+        sm = sagemaker.prepare(
+            tgt.deployment, spec, args, nodes=nodes, token=token, run_id=run_id, instance_type=instance_type
+        )
         request, name, out_uri = sm.request, sm.job_name, sm.out_uri
     if dry_run:
         call = "batch.submit_job" if chosen is RemoteBackend.BATCH else "sagemaker.create_training_job"
@@ -133,8 +178,18 @@ def submit(
         console.print(f"{spec.name} {verb} [bold]{job_id}[/] ({chosen.value}, {name}); outputs -> {out_uri}")
     if detach:
         if output is OutputFormat.JSON:
-            print_json({"job_id": job_id, "name": name, "backend": chosen.value, "run_id": run_id if created else None,
-                        "created": created, "client_token": token, "outputs": out_uri, "next": _next_commands(job_id)})
+            print_json(
+                {
+                    "job_id": job_id,
+                    "name": name,
+                    "backend": chosen.value,
+                    "run_id": run_id if created else None,
+                    "created": created,
+                    "client_token": token,
+                    "outputs": out_uri,
+                    "next": _next_commands(job_id),
+                }
+            )
         else:
             console.print("next:")
             for line in _next_commands(job_id):
@@ -149,11 +204,27 @@ def submit(
 
 
 def _follow(tgt: Target, job_id: str, *, poll_s: float, quiet: bool) -> awsjobs.JobInfo:
-    return follow(lambda: jobs.describe(tgt, job_id), lambda info: jobs.log_reader(tgt, info), poll_s=poll_s, quiet=quiet)
+    return follow(
+        lambda: jobs.describe(tgt, job_id),
+        lambda info: jobs.log_reader(tgt, info),
+        poll_s=poll_s,
+        quiet=quiet,
+    )
 
 
-def _submit_eks(tgt: Target, spec: WorkloadSpec, args: object, *, nodes: int | None, token: str, run_id: str,
-                image: str | None, namespace: str, dry_run: bool, output: OutputFormat) -> None:
+def _submit_eks(
+    tgt: Target,
+    spec: WorkloadSpec,
+    args: object,
+    *,
+    nodes: int | None,
+    token: str,
+    run_id: str,
+    image: str | None,
+    namespace: str,
+    dry_run: bool,
+    output: OutputFormat,
+) -> None:
     from mlhpc.spec import WorkloadArgs
 
     assert isinstance(args, WorkloadArgs)
@@ -166,8 +237,17 @@ def _submit_eks(tgt: Target, spec: WorkloadSpec, args: object, *, nodes: int | N
         image = image or f"{dep.repository_uri(spec)}:latest"
         out_uri = f"s3://{dep.results_bucket}/{spec.name}/{run_id}/"
         ckpt_uri = f"s3://{dep.checkpoints_bucket}/{spec.name}/{run_id}/"
-    objects = eks.render(spec, args, name=name, run_id=run_id, image=image, nodes=nodes, namespace=namespace,
-                         out_uri=out_uri, checkpoint_uri=ckpt_uri)
+    objects = eks.render(
+        spec,
+        args,
+        name=name,
+        run_id=run_id,
+        image=image,
+        nodes=nodes,
+        namespace=namespace,
+        out_uri=out_uri,
+        checkpoint_uri=ckpt_uri,
+    )
     manifest = eks.to_yaml(objects)
     if dry_run:
         if output is OutputFormat.JSON:
@@ -177,7 +257,9 @@ def _submit_eks(tgt: Target, spec: WorkloadSpec, args: object, *, nodes: int | N
         return
     applied = eks.apply(manifest)
     if output is OutputFormat.JSON:
-        print_json({"backend": "eks", "name": name, "namespace": namespace, "run_id": run_id, "kubectl": applied})
+        print_json(
+            {"backend": "eks", "name": name, "namespace": namespace, "run_id": run_id, "kubectl": applied}
+        )
     else:
         console.print(applied, markup=False)
         console.print(f"next: kubectl -n {namespace} logs -f job/{name}")

@@ -41,14 +41,19 @@ def _print_issue(issue: ConfigIssue, source: str) -> None:
 
 @handle_errors
 def validate(
+    *,
     file: Path = typer.Argument(..., help="The config file to check, e.g. config/default.yaml."),
     online: bool = typer.Option(
-        False, "--online", help="Also ask AWS: zones exist, instance types offered there, vCPU quotas suffice."
+        False,
+        "--online",
+        help="Also ask AWS: zones exist, instance types offered there, vCPU quotas suffice.",
     ),
     instance_types: list[str] = typer.Option(
         [], "--instance-type", help="--online: also check this instance type (repeatable)."
     ),
-    nodes: int = typer.Option(1, "--nodes", min=1, help="--online: nodes per instance type the quota must fit."),
+    nodes: int = typer.Option(
+        1, "--nodes", min=1, help="--online: nodes per instance type the quota must fit."
+    ),
     spot: bool = typer.Option(False, "--spot", help="--online: check Spot quotas instead of On-Demand."),
     region: str | None = REGION_OPTION,
     profile: str | None = PROFILE_OPTION,
@@ -76,7 +81,9 @@ def validate(
         errors, notes = list(err.issues), list(err.warnings)
         config = None
     if online and config is not None:
-        found = _online(config, region=region, profile=profile, instance_types=instance_types, nodes=nodes, spot=spot)
+        found = _online(
+            config, region=region, profile=profile, instance_types=instance_types, nodes=nodes, spot=spot
+        )
         errors += [i for i in found if i.level is Level.ERROR]
         notes += [i for i in found if i.level is not Level.ERROR]
     if output is OutputFormat.JSON:
@@ -105,10 +112,18 @@ def validate(
 
 
 def _online(
-    config: Config, *, region: str | None, profile: str | None, instance_types: list[str], nodes: int, spot: bool
+    config: Config,
+    *,
+    region: str | None,
+    profile: str | None,
+    instance_types: list[str],
+    nodes: int,
+    spot: bool,
 ) -> list[ConfigIssue]:
     from mlhpc.aws import online
     from mlhpc.aws.session import Aws
 
-    aws = Aws.connect(region=region or config.project.region, profile=profile, config_region=config.project.region)
+    aws = Aws.connect(
+        region=region or config.project.region, profile=profile, config_region=config.project.region
+    )
     return online.check(aws, config, extra_instance_types=instance_types, nodes=nodes, spot=spot)

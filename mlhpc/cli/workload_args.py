@@ -18,7 +18,9 @@ def parse_sets(spec: WorkloadSpec, pairs: list[str], *, base: dict[str, Any] | N
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise SpecError(f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100")
+            raise SpecError(
+                f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100"
+            )
         key = key.strip().replace("-", "_")
         field = spec.args.model_fields.get(key)
         if field is not None and _is_sequence(field.annotation):

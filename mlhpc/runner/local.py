@@ -10,6 +10,7 @@ exit codes, not data).
 
 from __future__ import annotations
 
+import logging
 import os
 import runpy
 import sys
@@ -102,14 +103,14 @@ def _run_ray(job: LocalRun, *, on_start: Callable[[str], None] | None) -> list[i
             include_dashboard=False,
             object_store_memory=OBJECT_STORE_BYTES,
             configure_logging=True,
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             log_to_driver=True,
         )
     try:
         if on_start is not None:
             on_start(f"ray: {job.workers} workers started")
-        worker_cls = ray.remote(num_cpus=1)(RankWorker)
-        actors = [worker_cls.remote() for _ in range(job.workers)]
+        worker_cls: Any = ray.remote(num_cpus=1)(RankWorker)
+        actors: list[Any] = [worker_cls.remote() for _ in range(job.workers)]
         port = free_port()
         calls = [
             actor.run.remote(job.spec.module, job.argv(), env)

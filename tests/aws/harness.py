@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,11 @@ def _container(workload: str) -> dict[str, Any]:
 
 
 def _job_definition(workload: str) -> dict[str, Any]:
-    props = {"Type": "container", "RetryStrategy": {"Attempts": 3}, "ContainerProperties": _container(workload)}
+    props = {
+        "Type": "container",
+        "RetryStrategy": {"Attempts": 3},
+        "ContainerProperties": _container(workload),
+    }
     return {"Type": "AWS::Batch::JobDefinition", "Properties": props}
 
 
@@ -93,7 +97,11 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "batch.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
                     ],
                 }
             },
@@ -104,13 +112,20 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
                     ],
                 }
             },
         },
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
-        "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.0.0.0/20"}},
+        "Subnet": {
+            "Type": "AWS::EC2::Subnet",
+            "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.0.0.0/20"},
+        },
         "JobSecurityGroup": {
             "Type": "AWS::EC2::SecurityGroup",
             "Properties": {"GroupDescription": "batch jobs", "VpcId": {"Ref": "Vpc"}},
@@ -141,7 +156,9 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
             "Type": "AWS::Batch::JobQueue",
             "Properties": {
                 "Priority": 1,
-                "ComputeEnvironmentOrder": [{"Order": 1, "ComputeEnvironment": {"Ref": "ComputeEnvironment"}}],
+                "ComputeEnvironmentOrder": [
+                    {"Order": 1, "ComputeEnvironment": {"Ref": "ComputeEnvironment"}}
+                ],
                 "JobQueueName": f"{PROJECT}-{name}",
             },
         }
@@ -151,7 +168,9 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
             outputs[f"JobDefinition{pascal(workload)}"] = {"Value": arn}
         else:
             resources[f"JobDefinition{pascal(workload)}"] = _job_definition(workload)
-            outputs[f"JobDefinition{pascal(workload)}"] = {"Value": {"Ref": f"JobDefinition{pascal(workload)}"}}
+            outputs[f"JobDefinition{pascal(workload)}"] = {
+                "Value": {"Ref": f"JobDefinition{pascal(workload)}"}
+            }
         outputs[f"Repository{pascal(workload)}Uri"] = {
             "Value": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}"
         }
@@ -166,13 +185,17 @@ def deploy(templates: Mapping[str, dict[str, Any] | Path]) -> dict[str, dict[str
     found = {}
     for name, template in templates.items():
         body = template.read_text(encoding="utf-8") if isinstance(template, Path) else json.dumps(template)
-        cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+        cfn.create_stack(
+            StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+        )
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
         found[name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return found
 
 
-def default_stacks(*, efa: bool = False, workloads: Mapping[str, bool | str] | None = None) -> dict[str, dict[str, Any]]:
+def default_stacks(
+    *, efa: bool = False, workloads: Mapping[str, bool | str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Return the hand-written storage and hpc templates by CloudFormation stack name."""
     return {
         f"{PROJECT}-storage": storage_template(),
@@ -181,7 +204,9 @@ def default_stacks(*, efa: bool = False, workloads: Mapping[str, bool | str] | N
 
 
 @contextmanager
-def moto_stacks(templates: Mapping[str, dict[str, Any] | Path] | None = None) -> Iterator[dict[str, dict[str, str]]]:
+def moto_stacks(
+    templates: Mapping[str, dict[str, Any] | Path] | None = None,
+) -> Iterator[dict[str, dict[str, str]]]:
     """Start moto (Batch without Docker) and create the stacks inside it."""
     from moto import mock_aws
 
@@ -195,10 +220,8 @@ def put_logs(stream: str, lines: list[str], *, group: str = LOG_GROUP) -> None:
 
     logs = boto3.client("logs", region_name=REGION)
     now_ms = int(time.time() * 1000)
-    try:
+    with suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     logs.put_log_events(
         logGroupName=group,
         logStreamName=stream,

@@ -16,7 +16,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from mlhpc.cli.main import app
-from tests.aws.harness import MOTO_CONFIG, deploy, default_stacks
+from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy
 
 runner = CliRunner()
 
@@ -57,7 +57,9 @@ def test_synthesized_stacks(synth_config: Any, tmp_path: Path, monkeypatch: pyte
     from stacks import assembly
 
     if "HpcStack" not in getattr(assembly, "STACK_IDS", ()):
-        pytest.skip("stacks/assembly.py builds no HpcStack yet (issue 3); the contract templates test covers the CLI")
+        pytest.skip(
+            "stacks/assembly.py builds no HpcStack yet (issue 3); the contract templates test covers the CLI"
+        )
     from mlhpc import registry
     from mlhpc.config import load_config
 

@@ -77,7 +77,9 @@ def test_quota_too_small_says_how_to_raise_it(quotas: Stubber) -> None:
 
 def test_type_not_offered_in_a_pinned_zone(quotas: Stubber) -> None:
     quota(quotas, "L-417A185B", 1000)
-    config, _ = parse_config("project: {name: mlhpc}\nnetwork:\n  availability_zones: [us-east-1a, us-east-1e]\n")
+    config, _ = parse_config(
+        "project: {name: mlhpc}\nnetwork:\n  availability_zones: [us-east-1a, us-east-1e]\n"
+    )
     [issue] = online.check(Aws.connect(), config, extra_instance_types=["p4d.24xlarge"])
     assert issue.code == "ONL002"
     assert issue.message == (
@@ -107,4 +109,7 @@ def test_cli_online_reports_and_exits_1(quotas: Stubber, monkeypatch: pytest.Mon
     assert result.exit_code == 1, result.output
     assert "ERROR [ONL004] config/default.yaml hpc.compute" in result.stdout
     assert "quota 'Running On-Demand P instances' (L-417A185B) is 0 vCPUs" in result.stdout
-    assert "config/default.yaml: 1 error - fix them and run `mlhpc validate config/default.yaml` again." in result.output
+    assert (
+        "config/default.yaml: 1 error - fix them and run `mlhpc validate config/default.yaml` again."
+        in result.output
+    )

@@ -35,7 +35,9 @@ def test_throttling_that_never_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(Throttled) as caught:
         with_backoff(always, what="batch:DescribeJobs", attempts=4, sleep=lambda _s: None)
     assert str(caught.value).startswith("AWS kept throttling batch:DescribeJobs (4 tries over ")
-    assert caught.value.fix == "the account is making too many API calls right now; wait a minute and try again"
+    assert (
+        caught.value.fix == "the account is making too many API calls right now; wait a minute and try again"
+    )
 
 
 def test_other_errors_are_not_retried() -> None:

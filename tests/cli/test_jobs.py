@@ -67,7 +67,9 @@ def test_list_workloads_needs_no_aws(cli: Cli) -> None:
     assert hello["arguments"] == {"n": 10000, "chunk": 1000, "stop_after_chunks": 0}
 
 
-def test_cancel_a_queued_job_and_refuse_an_ended_one(cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancel_a_queued_job_and_refuse_an_ended_one(
+    cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlhpc.aws import batch as adapter
     from mlhpc.aws.jobs import JobInfo
 
@@ -100,7 +102,11 @@ def test_results_downloads_and_shows_metrics(cli: Cli, stacks: dict, tmp_path: P
     assert f"error: no outputs under s3://mlhpc-results-123/hello/{job['run_id']}/" in missing.stderr
     s3 = boto3.client("s3", region_name="us-east-1")
     prefix = f"hello/{job['run_id']}/"
-    s3.put_object(Bucket="mlhpc-results-123", Key=prefix + "metrics.json", Body=json.dumps({"total": 50005000, "n": 10000}))
+    s3.put_object(
+        Bucket="mlhpc-results-123",
+        Key=prefix + "metrics.json",
+        Body=json.dumps({"total": 50005000, "n": 10000}),
+    )
     s3.put_object(Bucket="mlhpc-results-123", Key=prefix + "plot.png", Body=b"\x89PNG")
     result = cli("results", job["job_id"])
     assert result.exit_code == 0, result.output

@@ -24,10 +24,23 @@ def test_one_worker_in_process(cli: Cli) -> None:
 
 def test_stopped_run_resumes_from_its_checkpoint(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    stopped = cli("run", "hello", "--set", "n=100", "--set", "chunk=10", "--set", "stop_after_chunks=3",
-                  "--out", str(out))
+    stopped = cli(
+        "run",
+        "hello",
+        "--set",
+        "n=100",
+        "--set",
+        "chunk=10",
+        "--set",
+        "stop_after_chunks=3",
+        "--out",
+        str(out),
+    )
     assert stopped.exit_code == 1
-    assert "exited 143: stopped after a checkpoint; run again with the same --out or --checkpoint-dir to resume" in stopped.stderr
+    assert (
+        "exited 143: stopped after a checkpoint; run again with the same --out or --checkpoint-dir to resume"
+        in stopped.stderr
+    )
     again = cli.json("run", "hello", "--set", "n=100", "--set", "chunk=10", "--out", str(out))
     assert again["metrics"]["resumed_from_chunk"] == 3
     assert again["metrics"]["total"] == 5050
@@ -40,7 +53,10 @@ def test_workers_for_a_workload_that_is_not_distributed(cli: Cli, monkeypatch: p
     monkeypatch.setattr(registry, "get", lambda name: spec)
     result = cli("run", "hello", "--workers", "2")
     assert result.exit_code == 1
-    assert "error: hello is not a distributed workload; --workers 2 would run 2 copies of one job" in result.stderr
+    assert (
+        "error: hello is not a distributed workload; --workers 2 would run 2 copies of one job"
+        in result.stderr
+    )
 
 
 def test_two_ray_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

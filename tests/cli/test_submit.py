@@ -9,29 +9,40 @@ import boto3
 import pytest
 
 from mlhpc.aws import batch as batch_adapter
-from tests.aws.harness import LOG_GROUP, MOTO_CONFIG, deploy, default_stacks, put_logs, register_multi_node
+from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, put_logs, register_multi_node
 from tests.cli.conftest import Cli
 
 
 def batch_jobs(queue: str = "mlhpc-cpu") -> list[dict[str, Any]]:
     client = boto3.client("batch", region_name="us-east-1")
-    return client.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["mlhpc-*"]}])["jobSummaryList"]
+    return client.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["mlhpc-*"]}])[
+        "jobSummaryList"
+    ]
 
 
 def test_detach_prints_the_job_id_and_next_commands(cli: Cli, stacks: dict) -> None:
     result = cli("submit", "hello", "--set", "n=500", "--detach")
     assert result.exit_code == 0, result.output
     [job] = batch_jobs()
-    assert f"hello submitted {job['jobId']} (batch, {job['jobName']}); outputs -> s3://mlhpc-results-123/hello/" in result.stdout
+    assert (
+        f"hello submitted {job['jobId']} (batch, {job['jobName']}); outputs -> s3://mlhpc-results-123/hello/"
+        in result.stdout
+    )
     for command in ("status", "logs", "results", "cancel"):
         assert f"mlhpc {command} {job['jobId']}" in result.stdout
     described = boto3.client("batch", region_name="us-east-1").describe_jobs(jobs=[job["jobId"]])["jobs"][0]
     run_id = described["tags"]["mlhpc:run-id"]
     # The command carries the spec's non-default arguments and the contract's output/checkpoint prefixes.
     assert described["container"]["command"] == [
-        "python", "-m", "workloads.hello", "--n", "500",
-        "--out", f"s3://mlhpc-results-123/hello/{run_id}/",
-        "--checkpoint-dir", f"s3://mlhpc-checkpoints-123/hello/{run_id}/",
+        "python",
+        "-m",
+        "workloads.hello",
+        "--n",
+        "500",
+        "--out",
+        f"s3://mlhpc-results-123/hello/{run_id}/",
+        "--checkpoint-dir",
+        f"s3://mlhpc-checkpoints-123/hello/{run_id}/",
     ]
     assert described["tags"]["mlhpc:workload"] == "hello"
 
@@ -64,8 +75,16 @@ def test_a_lost_submit_answer_is_looked_up_not_resent(stacks: dict, monkeypatch:
 
     aws = Aws.connect()
     spec = get("hello")
-    sub = batch_adapter.prepare(aws, Deployment.load(aws, "mlhpc"), spec, spec.args(), nodes=None,
-                                queue_kind=None, token="t", run_id="r1")
+    sub = batch_adapter.prepare(
+        aws,
+        Deployment.load(aws, "mlhpc"),
+        spec,
+        spec.args(),
+        nodes=None,
+        queue_kind=None,
+        token="t",
+        run_id="r1",
+    )
     client = aws.client("batch", retries=False)
     real = client.submit_job
     calls = []
@@ -73,7 +92,9 @@ def test_a_lost_submit_answer_is_looked_up_not_resent(stacks: dict, monkeypatch:
     def flaky(**kwargs: Any) -> Any:
         calls.append(kwargs)
         real(**kwargs)  # the job is made, but the answer is "lost" as a throttling error
-        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "SubmitJob")
+        raise ClientError(
+            {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "SubmitJob"
+        )
 
     monkeypatch.setattr(client, "submit_job", flaky)
     job_id, created = batch_adapter.submit(aws, sub, sleep=lambda _s: None)
@@ -81,7 +102,9 @@ def test_a_lost_submit_answer_is_looked_up_not_resent(stacks: dict, monkeypatch:
     assert [j["jobId"] for j in batch_jobs()] == [job_id]
 
 
-def test_throttled_submit_gives_up_with_the_token_to_retry(stacks: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_throttled_submit_gives_up_with_the_token_to_retry(
+    stacks: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from botocore.exceptions import ClientError
 
     from mlhpc.aws.session import Aws
@@ -91,12 +114,22 @@ def test_throttled_submit_gives_up_with_the_token_to_retry(stacks: dict, monkeyp
 
     aws = Aws.connect()
     spec = get("hello")
-    sub = batch_adapter.prepare(aws, Deployment.load(aws, "mlhpc"), spec, spec.args(), nodes=None,
-                                queue_kind=None, token="tok-9", run_id="r1")
+    sub = batch_adapter.prepare(
+        aws,
+        Deployment.load(aws, "mlhpc"),
+        spec,
+        spec.args(),
+        nodes=None,
+        queue_kind=None,
+        token="tok-9",
+        run_id="r1",
+    )
     client = aws.client("batch", retries=False)
 
     def throttled(**_kwargs: Any) -> Any:
-        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "SubmitJob")
+        raise ClientError(
+            {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "SubmitJob"
+        )
 
     monkeypatch.setattr(client, "submit_job", throttled)
     with pytest.raises(Throttled) as caught:
@@ -104,7 +137,10 @@ def test_throttled_submit_gives_up_with_the_token_to_retry(stacks: dict, monkeyp
     assert str(caught.value) == (
         "AWS kept refusing batch:SubmitJob (ClientError) after 6 tries; no job was created"
     )
-    assert caught.value.fix == "wait a minute and submit again with the same --client-token tok-9 (it will not make a second job)"
+    assert (
+        caught.value.fix
+        == "wait a minute and submit again with the same --client-token tok-9 (it will not make a second job)"
+    )
     assert batch_jobs() == []
 
 
@@ -141,7 +177,10 @@ def test_multi_node_uses_node_overrides() -> None:
 def test_nodes_on_a_single_node_job_definition(cli: Cli, stacks: dict) -> None:
     result = cli("submit", "hello", "--nodes", "2", "--dry-run")
     assert result.exit_code == 1
-    assert "error: --nodes 2 needs a multi-node job definition, but mlhpc-hpc-JobDefinitionHello-" in result.stderr
+    assert (
+        "error: --nodes 2 needs a multi-node job definition, but mlhpc-hpc-JobDefinitionHello-"
+        in result.stderr
+    )
     assert "is single-node" in result.stderr
 
 
@@ -171,7 +210,9 @@ def test_failed_job_exits_1_with_reason_and_last_lines(
 
     def submit_and_log(aws: Any, sub: Any, **kw: Any) -> tuple[str, bool]:
         job_id, created = real_submit(aws, sub, **kw)
-        put_logs(batch_adapter.describe(aws, job_id).log_stream, [f"line {i}" for i in range(30)] + ["error: boom"])
+        put_logs(
+            batch_adapter.describe(aws, job_id).log_stream, [f"line {i}" for i in range(30)] + ["error: boom"]
+        )
         return job_id, created
 
     monkeypatch.setattr(batch_adapter, "submit", submit_and_log)
@@ -188,7 +229,9 @@ def test_failed_job_exits_1_with_reason_and_last_lines(
     assert f"next: mlhpc logs {job['jobId']}" in result.stderr
 
 
-def test_workload_needing_efa_on_a_queue_without_it(cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workload_needing_efa_on_a_queue_without_it(
+    cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlhpc import registry
     from mlhpc.spec import Resources
 
@@ -225,7 +268,10 @@ def test_no_credentials(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
     result = cli("submit", "hello", "--detach")
     assert result.exit_code == 1
     assert "error: no AWS credentials found" in result.stderr
-    assert "fix: run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in result.stderr
+    assert (
+        "fix: run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        in result.stderr
+    )
 
 
 def test_no_region(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
@@ -258,7 +304,10 @@ def test_sagemaker_training_job(cli: Cli, stacks: dict) -> None:
     data = cli.json("submit", "hello", "--backend", "sagemaker", "--set", "n=42", "--dry-run")
     request = data["request"]
     assert data["call"] == "sagemaker.create_training_job"
-    assert request["AlgorithmSpecification"]["TrainingImage"] == stacks["mlhpc-hpc"]["RepositoryHelloUri"] + ":latest"
+    assert (
+        request["AlgorithmSpecification"]["TrainingImage"]
+        == stacks["mlhpc-hpc"]["RepositoryHelloUri"] + ":latest"
+    )
     assert request["RoleArn"] == stacks["mlhpc-hpc"]["SageMakerRoleArn"]
     assert request["HyperParameters"] == {"n": "42", "chunk": "1000", "stop_after_chunks": "0"}
     channel = request["InputDataConfig"][0]

@@ -11,9 +11,13 @@ class HelloArgs(WorkloadArgs):
     """Sum the integers 1..n in chunks, each rank taking every world_size-th number."""
 
     n: int = Field(default=10_000, ge=1, le=10**9, description="Sum the integers 1..n.")
-    chunk: int = Field(default=1_000, ge=1, le=10**8, description="Numbers per chunk; a checkpoint after each.")
+    chunk: int = Field(
+        default=1_000, ge=1, le=10**8, description="Numbers per chunk; a checkpoint after each."
+    )
     stop_after_chunks: int = Field(
-        default=0, ge=0, description="Stop (as on SIGTERM) after this many chunks; 0: never. For resume tests."
+        default=0,
+        ge=0,
+        description="Stop (as on SIGTERM) after this many chunks; 0: never. For resume tests.",
     )
 
 

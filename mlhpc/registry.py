@@ -1,40 +1,90 @@
-"""Find every workload: each package ``workloads/<name>/`` with a ``spec.py`` exposing ``SPEC``."""
+"""Find every workload: each package ``workloads/<name>/`` whose ``spec.py`` exposes ``SPEC``.
+
+Discovery is by directory, so a workload added on another branch is known as soon as its
+folder exists: zero, one or many. ``MLHPC_WORKLOADS_DIR`` points the registry at another
+``workloads`` folder (the package must still be importable as ``workloads``).
+"""
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
 from functools import cache
+from pathlib import Path
 
+from mlhpc.errors import MlhpcError, UnknownWorkload
 from mlhpc.spec import WorkloadSpec
 
-PACKAGE = "workloads"
-NOT_WORKLOADS = frozenset({"common"})
+# Folders under workloads/ that hold shared code, not a job.
+NOT_WORKLOADS = frozenset({"common", "__pycache__"})
+
+
+def workloads_dir() -> Path:
+    """Return the folder holding the workload packages."""
+    override = os.environ.get("MLHPC_WORKLOADS_DIR")
+    if override:
+        return Path(override)
+    import workloads
+
+    return Path(next(iter(workloads.__path__)))
+
+
+class BadWorkload(MlhpcError):
+    """A workload package whose spec cannot be imported or is not a WorkloadSpec."""
 
 
 @cache
-def discover() -> dict[str, WorkloadSpec]:
-    """Return {name: spec} for every workload package, sorted by name."""
-    package = importlib.import_module(PACKAGE)
-    found: dict[str, WorkloadSpec] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg or info.name in NOT_WORKLOADS or info.name.startswith("_"):
+def _discover(root: Path) -> dict[str, WorkloadSpec]:
+    specs: dict[str, WorkloadSpec] = {}
+    for spec_file in sorted(root.glob("*/spec.py")):
+        package = spec_file.parent.name
+        if package in NOT_WORKLOADS or package.startswith((".", "_")):
             continue
+        module = f"workloads.{package}.spec"
         try:
-            module = importlib.import_module(f"{PACKAGE}.{info.name}.spec")
-        except ModuleNotFoundError as err:
-            if err.name == f"{PACKAGE}.{info.name}.spec":
-                continue
-            raise
-        spec = getattr(module, "SPEC", None)
+            spec = getattr(importlib.import_module(module), "SPEC", None)
+        except Exception as err:  # a broken workload must not hide the others' names
+            raise BadWorkload(
+                f"{module} cannot be imported: {type(err).__name__}: {err}",
+                fix=f"fix {spec_file} (try `python -c 'import {module}'`)",
+            ) from err
         if not isinstance(spec, WorkloadSpec):
-            raise TypeError(f"{PACKAGE}/{info.name}/spec.py must define SPEC = WorkloadSpec(...)")
-        if spec.name in found:
-            raise ValueError(f"two workloads are named {spec.name!r}")
-        found[spec.name] = spec
-    return dict(sorted(found.items()))
+            continue
+        if spec.name != package:
+            raise BadWorkload(
+                f"{spec_file} declares SPEC.name={spec.name!r} but lives in workloads/{package}/",
+                fix=f"set name={package!r} in the spec, or rename the folder",
+            )
+        specs[spec.name] = spec
+    return specs
+
+
+def all_specs() -> dict[str, WorkloadSpec]:
+    """Return every discovered workload spec by name (sorted)."""
+    return dict(_discover(workloads_dir().resolve()))
+
+
+def names() -> list[str]:
+    """Return the names of every workload."""
+    return sorted(all_specs())
+
+
+def get(name: str) -> WorkloadSpec:
+    """Return one workload's spec, or raise UnknownWorkload listing the known ones."""
+    specs = all_specs()
+    if name in specs:
+        return specs[name]
+    from mlhpc.config.issues import did_you_mean
+
+    known = ", ".join(sorted(specs)) or "none (no workloads/<name>/spec.py defines SPEC)"
+    guess = did_you_mean(name, sorted(specs))
+    hint = f" (did you mean '{guess}'?)" if guess else ""
+    raise UnknownWorkload(
+        f"unknown workload '{name}'{hint}; known workloads: {known}",
+        fix="pick one of the known workloads; `mlhpc list --workloads` shows them with their backends",
+    )
 
 
 def pascal(name: str) -> str:
-    """Return a workload name in PascalCase, as used in construct ids and outputs: pinn -> Pinn."""
-    return "".join(part.capitalize() for part in name.split("_"))
+    """Return a workload name in PascalCase, as the stack outputs name it (pinn -> Pinn, a_b -> AB)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))

@@ -11,7 +11,7 @@ from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from mlhpc.config.model import Config
-from mlhpc.registry import discover
+from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.hpc_stack import HpcStack
 from stacks.network_stack import NetworkStack
@@ -86,7 +86,7 @@ def build_app(
         vpc=network.vpc,
         private_subnets=network.private_subnet_list,
         storage=storage,
-        specs=discover() if specs is None else specs,
+        specs=all_specs() if specs is None else specs,
     )
 
     for key, value in project.tags.items():

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from mlhpc.cli import demo, validate
+from mlhpc.cli import demo, job_commands, submit, validate
+from mlhpc.cli import run as run_command
 from mlhpc.cli.output import err_console
 
 EXIT_USER_ERROR = 1
@@ -18,7 +19,10 @@ app = typer.Typer(
         "ML and HPC clusters on AWS, and the jobs they run.\n\n"
         "Examples:\n\n"
         "  mlhpc validate config/default.yaml\n\n"
-        "  mlhpc demo --config config/examples/cpu-dev.yaml"
+        "  mlhpc demo --config config/examples/cpu-dev.yaml\n\n"
+        "  mlhpc run hello --workers 2 --set n=1000000\n\n"
+        "  mlhpc submit pinn --nodes 2 --detach\n\n"
+        "  mlhpc list && mlhpc logs JOB --follow && mlhpc results JOB"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -27,6 +31,14 @@ app = typer.Typer(
 )
 app.command("validate")(validate.validate)
 app.command("demo")(demo.demo)
+app.command("run")(run_command.run)
+app.command("submit")(submit.submit)
+app.command("status")(job_commands.status)
+app.command("logs")(job_commands.logs)
+app.command("cancel")(job_commands.cancel)
+app.command("list")(job_commands.list_)
+app.command("results")(job_commands.results)
+app.command("outputs")(job_commands.outputs)
 
 
 def run() -> None:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
+from mlhpc.cli.aws_options import PROFILE_OPTION, REGION_OPTION
+from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
-from mlhpc.config import ConfigError, ConfigIssue, Level, load_config_with_warnings
+from mlhpc.config import Config, ConfigError, ConfigIssue, Level, load_config_with_warnings
 
 STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "cyan"}
 
@@ -37,19 +39,39 @@ def _print_issue(issue: ConfigIssue, source: str) -> None:
     console.print(f"    fix:   {issue.fix}", markup=False)
 
 
+@handle_errors
 def validate(
+    *,
     file: Path = typer.Argument(..., help="The config file to check, e.g. config/default.yaml."),
+    online: bool = typer.Option(
+        False,
+        "--online",
+        help="Also ask AWS: zones exist, instance types offered there, vCPU quotas suffice.",
+    ),
+    instance_types: list[str] = typer.Option(
+        [], "--instance-type", help="--online: also check this instance type (repeatable)."
+    ),
+    nodes: int = typer.Option(
+        1, "--nodes", min=1, help="--online: nodes per instance type the quota must fit."
+    ),
+    spot: bool = typer.Option(False, "--spot", help="--online: check Spot quotas instead of On-Demand."),
+    region: str | None = REGION_OPTION,
+    profile: str | None = PROFILE_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Check a config file and report every problem at once, each with its fix.
 
     Exits 0 when the file can be deployed (warnings are printed), 1 when it cannot.
+    With --online it also asks the account (boto3, read-only): do the pinned zones exist, is
+    each instance type offered in the zones, is the vCPU quota of its family large enough.
 
     Examples:
 
         mlhpc validate config/default.yaml
 
         mlhpc validate config/examples/p5-efa-training.yaml --output json
+
+        mlhpc validate config/examples/p5-efa-training.yaml --online --instance-type p5.48xlarge --nodes 2
     """
     source = str(file)
     try:
@@ -58,6 +80,12 @@ def validate(
     except ConfigError as err:
         errors, notes = list(err.issues), list(err.warnings)
         config = None
+    if online and config is not None:
+        found = _online(
+            config, region=region, profile=profile, instance_types=instance_types, nodes=nodes, spot=spot
+        )
+        errors += [i for i in found if i.level is Level.ERROR]
+        notes += [i for i in found if i.level is not Level.ERROR]
     if output is OutputFormat.JSON:
         print_json(
             {"file": source, "valid": not errors, "issues": [_issue_dict(i) for i in [*errors, *notes]]}
@@ -85,4 +113,23 @@ def validate(
         f"VPC {net.cidr} over {net.az_count} zones, {net.nat_gateways} NAT gateway(s), "
         f"{len(net.interface_endpoints)} interface endpoints; {cluster}; {storage}"
         + (f" ({len(notes)} note{'s' if len(notes) != 1 else ''} above)" if notes else "")
+        + (" - online checks passed" if online else "")
     )
+
+
+def _online(
+    config: Config,
+    *,
+    region: str | None,
+    profile: str | None,
+    instance_types: list[str],
+    nodes: int,
+    spot: bool,
+) -> list[ConfigIssue]:
+    from mlhpc.aws import online
+    from mlhpc.aws.session import Aws
+
+    aws = Aws.connect(
+        region=region or config.project.region, profile=profile, config_region=config.project.region
+    )
+    return online.check(aws, config, extra_instance_types=instance_types, nodes=nodes, spot=spot)

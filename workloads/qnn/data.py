@@ -124,7 +124,7 @@ def load_digits_data(*, digits: Sequence[int], train_per_class: int, test_per_cl
     pair = check_digits(digits)
     try:
         # scikit-learn is needed only for this demo data set, so it is imported on use.
-        from sklearn.datasets import load_digits  # noqa: PLC0415
+        from sklearn.datasets import load_digits
     except ImportError as err:
         raise DataError("the digits data set needs scikit-learn (pip install scikit-learn)") from err
     bunch = load_digits()

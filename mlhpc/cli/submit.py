@@ -1,0 +1,265 @@
+"""`mlhpc submit WORKLOAD`: send a run to AWS Batch, SageMaker or EKS, then follow it."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from mlhpc import registry
+from mlhpc.aws import batch, eks, sagemaker
+from mlhpc.aws import jobs as awsjobs
+from mlhpc.cli import jobs
+from mlhpc.cli.aws_options import (
+    CONFIG_OPTION,
+    POLL_OPTION,
+    PROFILE_OPTION,
+    REGION_OPTION,
+    SETS_OPTION,
+    Target,
+    target,
+)
+from mlhpc.cli.errors import handle_errors
+from mlhpc.cli.follow import follow, summary_table
+from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
+from mlhpc.cli.workload_args import parse_sets
+from mlhpc.errors import BackendUnsupported
+from mlhpc.spec import Backend, WorkloadSpec
+
+
+class RemoteBackend(StrEnum):
+    """Where `mlhpc submit` can send a job."""
+
+    BATCH = "batch"
+    SAGEMAKER = "sagemaker"
+    EKS = "eks"
+
+
+class QueueKind(StrEnum):
+    """HpcStack's job queues."""
+
+    GPU = "gpu"
+    GPU_SPOT = "gpu-spot"
+    CPU = "cpu"
+
+
+def _check_backend(spec: WorkloadSpec, backend: RemoteBackend) -> None:
+    if Backend(backend.value) not in spec.backends:
+        remote = sorted(b for b in spec.backends if b != Backend.LOCAL)
+        raise BackendUnsupported(
+            f"{spec.name} does not support the {backend.value} backend (it supports: {', '.join(remote) or 'local only'})",
+            fix=f"use --backend {remote[0]}" if remote else f"run it locally: mlhpc run {spec.name}",
+        )
+
+
+def _next_commands(job_id: str) -> list[str]:
+    return [
+        f"mlhpc status {job_id}",
+        f"mlhpc logs {job_id} --follow",
+        f"mlhpc results {job_id}",
+        f"mlhpc cancel {job_id}",
+    ]
+
+
+@handle_errors
+def submit(
+    *,
+    workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
+    backend: RemoteBackend | None = typer.Option(
+        None, "--backend", "-b", help="batch, sagemaker or eks (default: the spec's)."
+    ),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=256, help="Nodes (default: the spec's)."
+    ),
+    sets: list[str] = SETS_OPTION,
+    queue: QueueKind | None = typer.Option(
+        None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs)."
+    ),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Print the job id and the next commands; do not follow."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the request (or manifest); submit nothing."),
+    client_token: str | None = typer.Option(
+        None, "--client-token", help="Idempotency token: the same request with the same token makes one job."
+    ),
+    instance_type: str | None = typer.Option(
+        None, "--instance-type", help="SageMaker instance type (default: by the spec)."
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="EKS: container image (default: the HpcStack repository URI)."
+    ),
+    namespace: str = typer.Option("default", "--namespace", help="EKS: Kubernetes namespace."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
+    poll_s: float = POLL_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    region: str | None = REGION_OPTION,
+    profile: str | None = PROFILE_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Submit a workload run to AWS, then follow it until it ends (exit 1 if it failed).
+
+    Queue, job definition, buckets and role come from the deployed stacks' outputs. Outputs go to
+    s3://RESULTS/WORKLOAD/RUN-ID/, checkpoints to s3://CHECKPOINTS/WORKLOAD/RUN-ID/.
+
+    Examples:
+
+        mlhpc submit hello --set n=1000000
+
+        mlhpc submit pinn --nodes 2 --queue gpu-spot --detach
+
+        mlhpc submit pinn --backend sagemaker --dry-run --output json
+
+        mlhpc submit hello --backend eks --dry-run
+    """
+    spec = registry.get(workload)
+    chosen = backend or RemoteBackend(
+        spec.default_backend.value if spec.default_backend != Backend.LOCAL else "batch"
+    )
+    _check_backend(spec, chosen)
+    args = parse_sets(spec, sets, base=dict(spec.demo_args) if demo else None)
+    if nodes and nodes > 1 and not spec.distributed:
+        raise BackendUnsupported(
+            f"{spec.name} is not a distributed workload; --nodes {nodes} would run {nodes} copies of one job",
+            fix="drop --nodes",
+        )
+    tgt = target(config, region, profile)
+    token = client_token or awsjobs.new_client_token()
+    run_id = awsjobs.new_run_id(token)
+    if chosen is RemoteBackend.EKS:
+        _submit_eks(
+            tgt,
+            spec,
+            args,
+            nodes=nodes,
+            token=token,
+            run_id=run_id,
+            image=image,
+            namespace=namespace,
+            dry_run=dry_run,
+            output=output,
+        )
+        return
+    if chosen is RemoteBackend.BATCH:
+        sub = batch.prepare(
+            tgt.aws,
+            tgt.deployment,
+            spec,
+            args,
+            nodes=nodes,
+            queue_kind=queue.value if queue else None,
+            token=token,
+            run_id=run_id,
+        )
+        request, name, out_uri = sub.request, sub.job_name, sub.out_uri
+    else:
+        sm = sagemaker.prepare(
+            tgt.deployment, spec, args, nodes=nodes, token=token, run_id=run_id, instance_type=instance_type
+        )
+        request, name, out_uri = sm.request, sm.job_name, sm.out_uri
+    if dry_run:
+        call = "batch.submit_job" if chosen is RemoteBackend.BATCH else "sagemaker.create_training_job"
+        if output is OutputFormat.JSON:
+            print_json({"dry_run": True, "backend": chosen.value, "call": call, "request": request})
+        else:
+            console.print(f"[bold]dry run[/]: would call {call} in {tgt.aws.region} with:")
+            console.print(json.dumps(request, indent=2, sort_keys=True), markup=False)
+            console.print("nothing was submitted; drop --dry-run to submit.")
+        return
+    if chosen is RemoteBackend.BATCH:
+        job_id, created = batch.submit(tgt.aws, sub)
+    else:
+        job_id, created = sagemaker.submit(tgt.aws, sm)
+    if output is OutputFormat.TABLE:
+        verb = "submitted" if created else "already submitted with this client token:"
+        console.print(f"{spec.name} {verb} [bold]{job_id}[/] ({chosen.value}, {name}); outputs -> {out_uri}")
+    if detach:
+        if output is OutputFormat.JSON:
+            print_json(
+                {
+                    "job_id": job_id,
+                    "name": name,
+                    "backend": chosen.value,
+                    "run_id": run_id if created else None,
+                    "created": created,
+                    "client_token": token,
+                    "outputs": out_uri,
+                    "next": _next_commands(job_id),
+                }
+            )
+        else:
+            console.print("next:")
+            for line in _next_commands(job_id):
+                console.print(f"  {line}")
+        return
+    info = _follow(tgt, job_id, poll_s=poll_s, quiet=output is OutputFormat.JSON)
+    if output is OutputFormat.JSON:
+        print_json({**info.to_dict(), "created": created, "client_token": token, "outputs": out_uri})
+    else:
+        console.print(summary_table(info))
+        console.print(f"[bold green]{info.status}[/]. next: mlhpc results {job_id}")
+
+
+def _follow(tgt: Target, job_id: str, *, poll_s: float, quiet: bool) -> awsjobs.JobInfo:
+    return follow(
+        lambda: jobs.describe(tgt, job_id),
+        lambda info: jobs.log_reader(tgt, info),
+        poll_s=poll_s,
+        quiet=quiet,
+    )
+
+
+def _submit_eks(
+    tgt: Target,
+    spec: WorkloadSpec,
+    args: object,
+    *,
+    nodes: int | None,
+    token: str,
+    run_id: str,
+    image: str | None,
+    namespace: str,
+    dry_run: bool,
+    output: OutputFormat,
+) -> None:
+    from mlhpc.spec import WorkloadArgs
+
+    assert isinstance(args, WorkloadArgs)
+    name = awsjobs.job_name(tgt.project, spec.name, token)
+    out_uri = ckpt_uri = ""
+    if image is None and dry_run:
+        image = f"{spec.image}:latest"  # a dry run needs no AWS: show the repository name
+    if image is None or not dry_run:
+        dep = tgt.deployment
+        image = image or f"{dep.repository_uri(spec)}:latest"
+        out_uri = f"s3://{dep.results_bucket}/{spec.name}/{run_id}/"
+        ckpt_uri = f"s3://{dep.checkpoints_bucket}/{spec.name}/{run_id}/"
+    objects = eks.render(
+        spec,
+        args,
+        name=name,
+        run_id=run_id,
+        image=image,
+        nodes=nodes,
+        namespace=namespace,
+        out_uri=out_uri,
+        checkpoint_uri=ckpt_uri,
+    )
+    manifest = eks.to_yaml(objects)
+    if dry_run:
+        if output is OutputFormat.JSON:
+            print_json({"dry_run": True, "backend": "eks", "objects": objects})
+        else:
+            typer.echo(manifest, nl=False)
+        return
+    applied = eks.apply(manifest)
+    if output is OutputFormat.JSON:
+        print_json(
+            {"backend": "eks", "name": name, "namespace": namespace, "run_id": run_id, "kubectl": applied}
+        )
+    else:
+        console.print(applied, markup=False)
+        console.print(f"next: kubectl -n {namespace} logs -f job/{name}")

@@ -1,0 +1,71 @@
+"""Errors a user can meet and fix: each carries what happened, the fix and the command to run next.
+
+The CLI maps these (and a few botocore exceptions) to messages in one table
+(:mod:`mlhpc.cli.errors`) and exits 1; anything else is a bug and exits 70.
+"""
+
+from __future__ import annotations
+
+
+class MlhpcError(Exception):
+    """A user-facing problem: a one-line message, how to fix it, and optionally the next command."""
+
+    def __init__(self, message: str, *, fix: str = "", next_command: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.next_command = next_command
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownWorkload(MlhpcError):
+    """A workload name that no `workloads/<name>/spec.py` declares."""
+
+
+class NoRegion(MlhpcError):
+    """No AWS region was given or configured."""
+
+
+class NoCredentials(MlhpcError):
+    """No AWS credentials were found."""
+
+
+class StackNotDeployed(MlhpcError):
+    """A stack the command needs is not deployed (or not finished) in the region."""
+
+
+class OutputMissing(MlhpcError):
+    """A deployed stack lacks an output the command needs (an older or different version of it)."""
+
+
+class EfaUnavailable(MlhpcError):
+    """The workload needs EFA and the chosen queue has none."""
+
+
+class BackendUnsupported(MlhpcError):
+    """The workload does not declare the backend asked for, or the backend cannot do what was asked."""
+
+
+class JobNotFound(MlhpcError):
+    """No job with that id or name exists in the region."""
+
+
+class ClientTokenReused(MlhpcError):
+    """A client token already used for a different request."""
+
+
+class Throttled(MlhpcError):
+    """AWS kept throttling a call after every retry."""
+
+
+class JobFailed(MlhpcError):
+    """A followed job ended FAILED; carries the status reason and the last log lines."""
+
+    def __init__(
+        self, message: str, *, reason: str, last_lines: list[str], fix: str = "", next_command: str = ""
+    ) -> None:
+        super().__init__(message, fix=fix, next_command=next_command)
+        self.reason = reason
+        self.last_lines = last_lines

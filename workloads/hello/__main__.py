@@ -1,0 +1,3 @@
+from workloads.hello.main import main
+
+raise SystemExit(main())

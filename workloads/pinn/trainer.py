@@ -305,7 +305,7 @@ class Trainer:
             step, state = loaded
             phase = state["phase"]
             points = state["points"]
-            history = History.from_state(state)
+            history = History.from_state(state["history"])
             resumed_from = step
             self.last_saved = step
             self._previous_step = step

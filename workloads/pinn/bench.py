@@ -21,7 +21,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 THRESHOLDS = (1e-2, 5e-3)
 FULL = {"points": 4000, "width": 32, "depth": 4, "adam_steps": 2000, "lbfgs_steps": 4000, "eval_every": 100}
@@ -44,8 +44,22 @@ def _env() -> dict[str, str]:
 
 def run_ours(size: dict[str, int], out: Path) -> dict[str, Any]:
     """Train our Burgers PINN in a subprocess and return its metrics."""
-    argv = [sys.executable, "-m", "workloads.pinn", "--problem", "burgers", "--out", str(out), "--no-resume",
-            "--progress", "false", "--threads", "1", "--checkpoint-every", "1000000"]
+    argv = [
+        sys.executable,
+        "-m",
+        "workloads.pinn",
+        "--problem",
+        "burgers",
+        "--out",
+        str(out),
+        "--no-resume",
+        "--progress",
+        "false",
+        "--threads",
+        "1",
+        "--checkpoint-every",
+        "1000000",
+    ]
     argv += [f"--{k.replace('_', '-')}={v}" for k, v in size.items()]
     subprocess.run(argv, check=True, env=_env())
     return dict(json.loads((out / "metrics.json").read_text(encoding="utf-8")))
@@ -87,7 +101,10 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
 def plot(path: Path, rows: dict[str, dict[str, Any]], title: str) -> None:
     """Plot error against training time for both."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, label in (("ours", "ours (hard constraints, RAR, float64 L-BFGS)"), ("deepxde", "DeepXDE 1.15")):
+    for name, label in (
+        ("ours", "ours (hard constraints, RAR, float64 L-BFGS)"),
+        ("deepxde", "DeepXDE 1.15"),
+    ):
         hist = rows[name]["error_history"]
         ax.semilogy([h[1] for h in hist], [h[2] for h in hist], "o-", ms=2, label=label)
     for thr in THRESHOLDS:
@@ -108,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/bench/pinn", help="where the table, JSON and plot go")
     opts = parser.parse_args(argv)
     try:
-        import deepxde  # noqa: F401
+        import deepxde  # noqa: F401, PLC0415 - optional: only the benchmark needs it
     except ImportError:
         print("error: DeepXDE is not installed; run: pip install deepxde==1.15.0", file=sys.stderr)
         return 2
@@ -116,14 +133,25 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = {"ours": run_ours(size, out / "ours"), "deepxde": run_deepxde(size, out / "deepxde")}
-    title = (f"Burgers, {size['depth']}x{size['width']} tanh, {size['points']} points, "
-             f"{size['adam_steps']} Adam + {size['lbfgs_steps']} L-BFGS, 1 CPU thread")
+    title = (
+        f"Burgers, {size['depth']}x{size['width']} tanh, {size['points']} points, "
+        f"{size['adam_steps']} Adam + {size['lbfgs_steps']} L-BFGS, 1 CPU thread"
+    )
     md = f"# PINN benchmark: {title}\n\n{table(rows)}\n"
     (out / "bench.md").write_text(md, encoding="utf-8")
-    (out / "bench.json").write_text(json.dumps({"size": size, "quick": opts.quick, "thresholds": THRESHOLDS,
-                                                "ours": {k: rows["ours"][k] for k in
-                                                         ("relative_l2", "train_s", "error_history")},
-                                                "deepxde": rows["deepxde"]}, indent=2), encoding="utf-8")
+    (out / "bench.json").write_text(
+        json.dumps(
+            {
+                "size": size,
+                "quick": opts.quick,
+                "thresholds": THRESHOLDS,
+                "ours": {k: rows["ours"][k] for k in ("relative_l2", "train_s", "error_history")},
+                "deepxde": rows["deepxde"],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     plot(out / "bench.png", rows, title)
     print(md)
     return 0

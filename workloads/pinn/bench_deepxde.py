@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-    import deepxde as dde
+    import deepxde as dde  # noqa: PLC0415 - after DDE_BACKEND is set
 
-    from workloads.pinn.problems.burgers import Burgers
+    from workloads.pinn.problems.burgers import Burgers  # noqa: PLC0415
 
     dde.config.set_random_seed(opts.seed)
     problem = Burgers()
@@ -97,8 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     if not history or history[-1][0] != clock["step"]:
         history.append([clock["step"], clock["train_s"], final])
     Path(opts.json).write_text(
-        json.dumps({"error_history": history, "relative_l2": final, "train_s": clock["train_s"],
-                    "steps": clock["step"], "deepxde": dde.__version__}),
+        json.dumps(
+            {
+                "error_history": history,
+                "relative_l2": final,
+                "train_s": clock["train_s"],
+                "steps": clock["step"],
+                "deepxde": dde.__version__,
+            }
+        ),
         encoding="utf-8",
     )
     return 0

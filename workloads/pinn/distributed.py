@@ -14,7 +14,9 @@ def pick_device(choice: str, rdzv: Rendezvous) -> torch.device:
     """Return the device for this rank: cuda:LOCAL_RANK when asked for (or 'auto' and present), else cpu."""
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was given but torch sees no CUDA device; use --device cpu or auto")
+            raise RuntimeError(
+                "--device cuda was given but torch sees no CUDA device; use --device cpu or auto"
+            )
         return torch.device("cuda", rdzv.local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 

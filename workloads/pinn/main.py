@@ -12,7 +12,7 @@ from workloads.pinn import problems, report
 from workloads.pinn.distributed import Comm, pick_device
 from workloads.pinn.plainfit import fit_plain, predict_plain
 from workloads.pinn.spec import SPEC, Args
-from workloads.pinn.trainer import Diverged, TrainConfig, Trainer, TrainResult
+from workloads.pinn.trainer import DivergedError, TrainConfig, Trainer, TrainResult
 
 
 def resolve(args: Args) -> tuple[problems.Problem, TrainConfig]:
@@ -73,7 +73,8 @@ def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None 
     comm = Comm(ctx.rendezvous, device)
     try:
         ctx.log(
-            f"pinn: {problem.name} ({problem.summary}); {config.depth}x{config.width} tanh, {config.points} points, "
+            f"pinn: {problem.name} ({problem.summary}); {config.depth}x{config.width} tanh, "
+            f"{config.points} points, "
             f"{config.adam_steps} Adam + {config.lbfgs_steps} L-BFGS steps, {config.precision}, "
             f"{comm.world_size} rank(s) on {device.type} ({comm.backend})"
         )
@@ -91,7 +92,7 @@ def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None 
         )
         try:
             result = trainer.run()
-        except Diverged as err:
+        except DivergedError as err:
             raise WorkloadError(str(err)) from None
         if not ctx.is_main:
             return {}
@@ -100,7 +101,9 @@ def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None 
         comm.close()
 
 
-def _report(problem: problems.Problem, config: TrainConfig, result: TrainResult, ctx: RunContext) -> dict[str, Any]:
+def _report(
+    problem: problems.Problem, config: TrainConfig, result: TrainResult, ctx: RunContext
+) -> dict[str, Any]:
     grid = problem.grid()
     points = grid.points
     reference = problem.reference(points)
@@ -143,12 +146,24 @@ def _report(problem: problems.Problem, config: TrainConfig, result: TrainResult,
         worst = max(c["relative_error"] for c in coeffs.values())
         metrics["coefficients_target_met"] = worst <= problem.target_coefficient_error
     report.write_npz(
-        ctx.out / "prediction.npz", grid=grid, prediction=prediction, reference=reference,
-        points=result.points.numpy(), observations=obs, baseline=baseline,
+        ctx.out / "prediction.npz",
+        grid=grid,
+        prediction=prediction,
+        reference=reference,
+        points=result.points.numpy(),
+        observations=obs,
+        baseline=baseline,
     )
     report.plot(
-        ctx.out / "prediction.png", problem=problem, grid=grid, prediction=prediction, reference=reference,
-        loss=result.history.loss, error=result.history.error, observations=obs, baseline=baseline,
+        ctx.out / "prediction.png",
+        problem=problem,
+        grid=grid,
+        prediction=prediction,
+        reference=reference,
+        loss=result.history.loss,
+        error=result.history.error,
+        observations=obs,
+        baseline=baseline,
         title=f"{problem.summary}: relative L2 error {error:.2e} after {result.steps} steps",
     )
     summary = f"pinn: {problem.name} relative L2 error {error:.3e} (target {problem.target_relative_l2:g})"

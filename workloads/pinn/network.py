@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -14,7 +16,7 @@ class MLP(nn.Module):
     def __init__(self, *, inputs: int, width: int, depth: int, outputs: int = 1) -> None:
         super().__init__()
         sizes = [inputs, *([width] * depth), outputs]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         for layer in self.layers:
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -39,7 +41,10 @@ class PINN(nn.Module):
         self.register_buffer("center", (hi + lo) / 2)
         self.register_buffer("half_width", (hi - lo) / 2)
         self.coeffs = nn.ParameterDict(
-            {k: nn.Parameter(torch.tensor(v, dtype=torch.float64)) for k, v in problem.initial_raw_coefficients().items()}
+            {
+                k: nn.Parameter(torch.tensor(v, dtype=torch.float64))
+                for k, v in problem.initial_raw_coefficients().items()
+            }
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

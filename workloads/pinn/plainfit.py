@@ -9,8 +9,9 @@ from workloads.pinn.network import MLP
 from workloads.pinn.problems.base import Observations, Problem
 
 
-def fit_plain(problem: Problem, obs: Observations, *, width: int, depth: int, steps: int = 3000,
-              seed: int = 0) -> MLP:
+def fit_plain(
+    problem: Problem, obs: Observations, *, width: int, depth: int, steps: int = 3000, seed: int = 0
+) -> MLP:
     """Fit an MLP to the observations by Adam (float64, full batch) and return it."""
     torch.manual_seed(seed)
     net = MLP(inputs=problem.dim, width=width, depth=depth).double()

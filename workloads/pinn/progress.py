@@ -6,7 +6,14 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class TrainingBar:
@@ -26,14 +33,18 @@ class TrainingBar:
                 console=Console(file=sys.stderr),
                 refresh_per_second=4,
             )
-            self._task = self._progress.add_task(title, total=total, completed=start, loss="-", error="-", phase="")
+            self._task = self._progress.add_task(
+                title, total=total, completed=start, loss="-", error="-", phase=""
+            )
 
     def __enter__(self) -> TrainingBar:
         if self._progress is not None:
             self._progress.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 

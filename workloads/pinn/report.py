@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from workloads.pinn.problems.base import Grid, Observations, Problem  # noqa: E402
+from workloads.pinn.problems.base import Grid, Observations, Problem
 
 MAX_HISTORY = 500
 
@@ -29,8 +29,16 @@ def relative_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
 
 
-def write_npz(path: Path, *, grid: Grid, prediction: np.ndarray, reference: np.ndarray,
-              points: np.ndarray, observations: Observations | None, baseline: np.ndarray | None) -> Path:
+def write_npz(
+    path: Path,
+    *,
+    grid: Grid,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    points: np.ndarray,
+    observations: Observations | None,
+    baseline: np.ndarray | None,
+) -> Path:
     """Save the grid, prediction, reference, pointwise error and training points."""
     arrays: dict[str, np.ndarray] = {f"axis_{n}": a for n, a in zip(grid.names, grid.axes, strict=True)}
     shape = grid.shape
@@ -49,9 +57,19 @@ def write_npz(path: Path, *, grid: Grid, prediction: np.ndarray, reference: np.n
     return path
 
 
-def plot(path: Path, *, problem: Problem, grid: Grid, prediction: np.ndarray, reference: np.ndarray,
-         loss: list[list[float]], error: list[list[float]], observations: Observations | None,
-         baseline: np.ndarray | None, title: str) -> Path:
+def plot(
+    path: Path,
+    *,
+    problem: Problem,
+    grid: Grid,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    loss: list[list[float]],
+    error: list[list[float]],
+    observations: Observations | None,
+    baseline: np.ndarray | None,
+    title: str,
+) -> Path:
     """Draw prediction, reference, pointwise error and the loss / error curves into one PNG."""
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     shape = grid.shape
@@ -93,7 +111,9 @@ def plot(path: Path, *, problem: Problem, grid: Grid, prediction: np.ndarray, re
         steps, values = zip(*loss, strict=True)
         ax.semilogy(steps, values, "C0", lw=1, label="loss")
     if error:
-        ax.semilogy([r[0] for r in error], [r[2] for r in error], "C3o-", ms=2, lw=1, label="relative L2 error")
+        ax.semilogy(
+            [r[0] for r in error], [r[2] for r in error], "C3o-", ms=2, lw=1, label="relative L2 error"
+        )
     ax.set_xlabel("step")
     ax.set_title("training")
     ax.legend(fontsize=8)

@@ -36,7 +36,7 @@ from workloads.pinn.progress import TrainingBar
 Precision = Literal["float32", "float64", "mixed"]
 
 
-class Diverged(RuntimeError):
+class DivergedError(RuntimeError):
     """The loss stopped being a finite number."""
 
 
@@ -84,7 +84,12 @@ class History:
 
     def as_state(self) -> dict[str, Any]:
         """Return a checkpointable form."""
-        return {"loss": self.loss, "error": self.error, "train_s": self.train_s, "refinements": self.refinements}
+        return {
+            "loss": self.loss,
+            "error": self.error,
+            "train_s": self.train_s,
+            "refinements": self.refinements,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> History:
@@ -192,7 +197,9 @@ class Trainer:
             misfit = model(self._ox) - self._ou
             loss = loss + self.obs_weight * misfit.pow(2).sum() / self._n_obs
         loss.backward()
-        grads = [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params]
+        grads = [
+            p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params
+        ]
         flat = torch.cat([*grads, loss.detach().reshape(1)])
         self.comm.sum_(flat)
         offset = 0
@@ -212,7 +219,9 @@ class Trainer:
         per_rank = -(-self.cfg.rar_candidates // world)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         candidates = self.problem.sample(per_rank * world, gen, dtype=torch.float64)
-        mine = candidates[self.comm.rank * per_rank : (self.comm.rank + 1) * per_rank].to(self.device, self._dtype)
+        mine = candidates[self.comm.rank * per_rank : (self.comm.rank + 1) * per_rank].to(
+            self.device, self._dtype
+        )
         residual = model.residual(mine).detach().abs().reshape(-1)
         everyone = self.comm.gather_cat(residual).double().cpu()
         worst = torch.topk(everyone, k=min(self.cfg.rar_points, everyone.numel())).indices
@@ -220,8 +229,16 @@ class Trainer:
 
     # --- checkpoints ----------------------------------------------------------------
 
-    def _save(self, model: PINN, optimizer: torch.optim.Optimizer, scheduler: Any, *, step: int, phase: str,
-              history: History) -> None:
+    def _save(
+        self,
+        model: PINN,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        *,
+        step: int,
+        phase: str,
+        history: History,
+    ) -> None:
         if self.checkpointer is None:
             return
         if self.comm.rank == 0:
@@ -245,13 +262,23 @@ class Trainer:
             if self.last_saved is not None
             else "no checkpoint had been saved yet"
         )
-        raise Diverged(
+        raise DivergedError(
             f"the loss became {self.last_loss} at step {step}; training stopped and {kept}. "
             "Lower --lr, or use --precision float64"
         )
 
-    def _safe_point(self, model: PINN, optimizer: torch.optim.Optimizer, scheduler: Any, *, step: int,
-                    phase: str, history: History, bar: TrainingBar, force_eval: bool = False) -> None:
+    def _safe_point(
+        self,
+        model: PINN,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        *,
+        step: int,
+        phase: str,
+        history: History,
+        bar: TrainingBar,
+        force_eval: bool = False,
+    ) -> None:
         """Bookkeeping after a step: NaN check, evaluation, progress, checkpoint, stop request."""
         self._check_finite(step)
         history.loss.append([step, self.last_loss])
@@ -337,7 +364,9 @@ class Trainer:
                 scheduler.step()
                 history.train_s += time.perf_counter() - started
                 step += 1
-                self._safe_point(model, optimizer, scheduler, step=step, phase=phase, history=history, bar=bar)
+                self._safe_point(
+                    model, optimizer, scheduler, step=step, phase=phase, history=history, bar=bar
+                )
             if phase == "adam" and cfg.lbfgs_steps > 0:
                 phase = "lbfgs"
                 model.to(self.device, cfg.dtype(phase))
@@ -359,8 +388,16 @@ class Trainer:
                 done = self._lbfgs_iterations(optimizer) - before
                 step += done
                 converged = done < chunk
-                self._safe_point(model, optimizer, scheduler, step=step, phase=phase, history=history, bar=bar,
-                                 force_eval=converged or step % cfg.eval_every < done)
+                self._safe_point(
+                    model,
+                    optimizer,
+                    scheduler,
+                    step=step,
+                    phase=phase,
+                    history=history,
+                    bar=bar,
+                    force_eval=converged or step % cfg.eval_every < done,
+                )
                 if converged:
                     self.log(f"L-BFGS converged at step {step} (gradient or loss change below tolerance)")
                     break

@@ -16,7 +16,9 @@ from workloads.pinn.spec import SPEC
 SMALL = ["--threads", "1", "--progress", "false"]
 
 
-def run_job(out: Path, *argv: str, on_step: Callable[[Any, int], None] | None = None, resume: bool = False) -> int:
+def run_job(
+    out: Path, *argv: str, on_step: Callable[[Any, int], None] | None = None, resume: bool = False
+) -> int:
     """Run the PINN job in this process; on_step(ctx, step) is called after every step."""
 
     def job(args: Any, ctx: Any) -> Any:

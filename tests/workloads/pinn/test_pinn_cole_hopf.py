@@ -1,4 +1,5 @@
-"""The Burgers reference (Cole–Hopf by Gauss–Hermite) against independent computations and a published value."""
+"""The Burgers reference (Cole–Hopf by Gauss–Hermite) against independent computations
+and a published value."""
 
 import math
 
@@ -21,7 +22,9 @@ def _adaptive(x: float, t: float) -> float:
     peak = grid[np.argmax([exponent(e) for e in grid])]
     top = exponent(peak)
     kw = {"limit": 400, "epsabs": 0, "epsrel": 1e-12, "points": [peak]}
-    num = integrate.quad(lambda e: math.sin(math.pi * (x - e)) * math.exp(exponent(e) - top), -12 * s, 12 * s, **kw)
+    num = integrate.quad(
+        lambda e: math.sin(math.pi * (x - e)) * math.exp(exponent(e) - top), -12 * s, 12 * s, **kw
+    )
     den = integrate.quad(lambda e: math.exp(exponent(e) - top), -12 * s, 12 * s, **kw)
     return -num[0] / den[0]
 
@@ -43,7 +46,9 @@ def test_steepest_slope_matches_basdevant_1986():
     def slope(t):
         return -(burgers(np.array(h), np.array(t)) - burgers(np.array(-h), np.array(t))) / (2 * h)
 
-    best = minimize_scalar(lambda t: -slope(t), bounds=(0.45, 0.55), method="bounded", options={"xatol": 1e-9})
+    best = minimize_scalar(
+        lambda t: -slope(t), bounds=(0.45, 0.55), method="bounded", options={"xatol": 1e-9}
+    )
     assert abs(-best.fun - 152.00516) < 2e-5
     assert abs(best.x * math.pi - 1.6037) < 1e-4
 
@@ -55,7 +60,9 @@ def test_initial_and_boundary_values_and_symmetry():
     np.testing.assert_allclose(burgers(np.ones_like(t), t), 0, atol=1e-12)
     np.testing.assert_allclose(burgers(-np.ones_like(t), t), 0, atol=1e-12)
     # -sin(pi x) is odd, and so is the solution at every time.
-    np.testing.assert_allclose(burgers(x, np.full_like(x, 0.6)), -burgers(-x, np.full_like(x, 0.6)), atol=1e-13)
+    np.testing.assert_allclose(
+        burgers(x, np.full_like(x, 0.6)), -burgers(-x, np.full_like(x, 0.6)), atol=1e-13
+    )
 
 
 def test_reference_satisfies_burgers_by_finite_differences():

@@ -1,4 +1,4 @@
-"""Residuals against finite differences, exact solutions against their equations, hard constraints, registry."""
+"""Residuals against finite differences, exact solutions against their equations, hard constraints."""
 
 import math
 
@@ -66,7 +66,9 @@ def test_poisson_residual_matches_finite_differences():
 def test_oscillator_residual_matches_finite_differences(name):
     model = _model(name)
     x = np.random.default_rng(3).uniform(0.05, 0.95, size=(20, 1))
-    expected = (_dd(model, x, 0) + oscillator.MU * _d(model, x, 0) + oscillator.K * _u(model, x)) / oscillator.K
+    expected = (
+        _dd(model, x, 0) + oscillator.MU * _d(model, x, 0) + oscillator.K * _u(model, x)
+    ) / oscillator.K
     np.testing.assert_allclose(_residual(model, x), expected, atol=TOL)
 
 
@@ -82,7 +84,9 @@ def test_exact_solutions_satisfy_their_equations():
     t = torch.linspace(0, 1, 101, dtype=torch.float64).reshape(-1, 1).requires_grad_(True)
     w = math.sqrt(oscillator.OMEGA0**2 - oscillator.DELTA**2)
     u = torch.exp(-oscillator.DELTA * t) * (torch.cos(w * t) + oscillator.DELTA / w * torch.sin(w * t))
-    np.testing.assert_allclose(u.detach().numpy()[:, 0], oscillator.exact(t.detach().numpy()[:, 0]), atol=1e-14)
+    np.testing.assert_allclose(
+        u.detach().numpy()[:, 0], oscillator.exact(t.detach().numpy()[:, 0]), atol=1e-14
+    )
     assert oscillator.oscillator_residual(t, u, oscillator.MU, oscillator.K).abs().max() < 1e-12
     xy = torch.rand(50, 2, dtype=torch.float64).requires_grad_(True)
     u2 = torch.sin(math.pi * xy[:, :1]) * torch.sin(2 * math.pi * xy[:, 1:])
@@ -109,7 +113,9 @@ def test_registry_lists_problems_and_refuses_unknown_ones():
     assert {"oscillator", "oscillator_extrapolation", "oscillator_inverse", "burgers", "poisson2d"} <= set(
         problems.names()
     )
-    with pytest.raises(problems.UnknownProblem, match="unknown problem 'heat3d'; known problems: burgers, osc"):
+    with pytest.raises(
+        problems.UnknownProblemError, match="unknown problem 'heat3d'; known problems: burgers, osc"
+    ):
         problems.get("heat3d")
 
 

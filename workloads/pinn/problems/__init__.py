@@ -15,7 +15,7 @@ P = TypeVar("P", bound=type[Problem])
 _REGISTRY: dict[str, type[Problem]] = {}
 
 
-class UnknownProblem(ValueError):
+class UnknownProblemError(ValueError):
     """A problem name that is not registered."""
 
 
@@ -33,11 +33,11 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type[Problem]:
-    """Return the problem class called name; raise UnknownProblem listing the known ones."""
+    """Return the problem class called name; raise UnknownProblemError listing the known ones."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownProblem(f"unknown problem {name!r}; known problems: {', '.join(names())}") from None
+        raise UnknownProblemError(f"unknown problem {name!r}; known problems: {', '.join(names())}") from None
 
 
 def build(name: str, *, noise_std: float = 0.0, observations: int = 0, seed: int = 0) -> Problem:
@@ -48,5 +48,17 @@ def build(name: str, *, noise_std: float = 0.0, observations: int = 0, seed: int
 # Built-in problems register themselves on import.
 from workloads.pinn.problems import burgers, oscillator, poisson  # noqa: E402
 
-__all__ = ["Defaults", "Grid", "Observations", "Problem", "UnknownProblem", "build", "burgers", "get",
-           "names", "oscillator", "poisson", "register"]
+__all__ = [
+    "Defaults",
+    "Grid",
+    "Observations",
+    "Problem",
+    "UnknownProblemError",
+    "build",
+    "burgers",
+    "get",
+    "names",
+    "oscillator",
+    "poisson",
+    "register",
+]

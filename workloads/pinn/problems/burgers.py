@@ -38,7 +38,9 @@ class Burgers(Problem):
     axes = ("x", "t")
     lower = (-1.0, 0.0)
     upper = (1.0, 1.0)
-    defaults = Defaults(width=32, depth=4, points=8000, adam_steps=3000, lbfgs_steps=8000, lr=3e-3, rar_every=500)
+    defaults = Defaults(
+        width=32, depth=4, points=8000, adam_steps=3000, lbfgs_steps=8000, lr=3e-3, rar_every=500
+    )
 
     def output_transform(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """Impose u(x, 0) = -sin(pi x) and u(±1, t) = 0."""

@@ -98,7 +98,12 @@ class OscillatorExtrapolation(_Oscillator):
     name = "oscillator_extrapolation"
     summary = "damped oscillator: noisy data on t <= 0.4 + physics everywhere, predict t in (0.4, 1]"
     defaults = Defaults(
-        width=32, depth=3, points=256, adam_steps=1000, lbfgs_steps=1500, lr=1e-2,
+        width=32,
+        depth=3,
+        points=256,
+        adam_steps=1000,
+        lbfgs_steps=1500,
+        lr=1e-2,
         extra={"noise_std": 0.01, "observations": 40},
     )
     observed_until = 0.4
@@ -123,7 +128,12 @@ class OscillatorInverse(_Oscillator):
     name = "oscillator_inverse"
     summary = "damped oscillator: learn friction mu and stiffness k from noisy observations"
     defaults = Defaults(
-        width=32, depth=3, points=256, adam_steps=1000, lbfgs_steps=2500, lr=1e-2,
+        width=32,
+        depth=3,
+        points=256,
+        adam_steps=1000,
+        lbfgs_steps=2500,
+        lr=1e-2,
         extra={"noise_std": 0.01, "observations": 100},
     )
     # The field is fitted to noisy data; the coefficients are the target (within 1 %).

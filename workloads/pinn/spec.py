@@ -103,5 +103,5 @@ SPEC = WorkloadSpec(
     default_backend=Backend.BATCH,
     distributed=True,
     outputs=("metrics.json", "prediction.npz", "prediction.png"),
-    demo_args={"problem": "oscillator", "adam_steps": 600, "lbfgs_steps": 300, "progress": False},
+    demo_args={"problem": "oscillator", "adam_steps": 300, "lbfgs_steps": 700, "threads": 1},
 )

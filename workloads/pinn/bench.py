@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/bench/pinn", help="where the table, JSON and plot go")
     opts = parser.parse_args(argv)
     try:
-        import deepxde  # noqa: F401, PLC0415 - optional: only the benchmark needs it
+        import deepxde  # noqa: F401 - optional: only the benchmark needs it
     except ImportError:
         print("error: DeepXDE is not installed; run: pip install deepxde==1.15.0", file=sys.stderr)
         return 2

@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-    import deepxde as dde  # noqa: PLC0415 - after DDE_BACKEND is set
+    import deepxde as dde
 
-    from workloads.pinn.problems.burgers import Burgers  # noqa: PLC0415
+    from workloads.pinn.problems.burgers import Burgers
 
     dde.config.set_random_seed(opts.seed)
     problem = Burgers()

@@ -25,7 +25,9 @@ PICKLE_FIX = (
 
 def _looks_like_pickle(path: Path) -> bool:
     head = path.read_bytes()[:2]
-    return path.suffix.lower() in (".pkl", ".pickle", ".p") or (len(head) == 2 and head[0] == 0x80 and head[1] <= 5)
+    return path.suffix.lower() in (".pkl", ".pickle", ".p") or (
+        len(head) == 2 and head[0] == 0x80 and head[1] <= 5
+    )
 
 
 def find_state_file(directory: Path) -> Path:
@@ -55,7 +57,13 @@ def load_state(uri: str, *, n: int) -> np.ndarray | sp.csr_matrix:
         elif path.suffix.lower() == ".npz":
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
-            if {"data.npy", "indices.npy", "indptr.npy", "format.npy", "shape.npy"} <= names or "row.npy" in names:
+            if {
+                "data.npy",
+                "indices.npy",
+                "indptr.npy",
+                "format.npy",
+                "shape.npy",
+            } <= names or "row.npy" in names:
                 rho = sp.load_npz(path).tocsr()
             else:
                 with np.load(path, allow_pickle=False) as npz:
@@ -66,7 +74,9 @@ def load_state(uri: str, *, n: int) -> np.ndarray | sp.csr_matrix:
                         )
                     rho = npz[npz.files[0]]
         else:
-            raise WorkloadError(f"initial state {uri}: unknown format '{path.suffix}'; give a .npy or .npz file")
+            raise WorkloadError(
+                f"initial state {uri}: unknown format '{path.suffix}'; give a .npy or .npz file"
+            )
     except (ValueError, OSError, zipfile.BadZipFile) as err:
         if "pickle" in str(err).lower():
             raise WorkloadError(f"initial state {uri} holds pickled objects: {PICKLE_FIX}") from None
@@ -74,7 +84,9 @@ def load_state(uri: str, *, n: int) -> np.ndarray | sp.csr_matrix:
     return validate_state(rho, n=n, source=uri)
 
 
-def validate_state(rho: np.ndarray | sp.spmatrix, *, n: int, source: str = "initial state") -> np.ndarray | sp.csr_matrix:
+def validate_state(
+    rho: np.ndarray | sp.spmatrix, *, n: int, source: str = "initial state"
+) -> np.ndarray | sp.csr_matrix:
     """Check shape, finiteness, trace 1, Hermiticity and positivity of a density matrix."""
     dim = 2 ** (n + 1)
     if rho.ndim != 2 or rho.shape != (dim, dim):
@@ -85,10 +97,14 @@ def validate_state(rho: np.ndarray | sp.spmatrix, *, n: int, source: str = "init
     data = rho.data if sp.issparse(rho) else rho
     if not np.all(np.isfinite(data)):
         raise WorkloadError(f"{source} contains NaN or infinite entries; a density matrix must be finite")
-    rho = sp.csr_matrix(rho, dtype=np.complex128) if sp.issparse(rho) else np.asarray(rho, dtype=np.complex128)
+    rho = (
+        sp.csr_matrix(rho, dtype=np.complex128) if sp.issparse(rho) else np.asarray(rho, dtype=np.complex128)
+    )
     trace = complex(rho.diagonal().sum())
     if abs(trace - 1) > 1e-8:
-        raise WorkloadError(f"{source} has trace {trace:.6g}; a density matrix has trace 1 (divide it by its trace)")
+        raise WorkloadError(
+            f"{source} has trace {trace:.6g}; a density matrix has trace 1 (divide it by its trace)"
+        )
     asym = abs(rho - rho.conj().T)
     if (asym.max() if sp.issparse(asym) else np.max(asym)) > 1e-10:
         raise WorkloadError(f"{source} is not Hermitian; a density matrix equals its conjugate transpose")
@@ -96,5 +112,7 @@ def validate_state(rho: np.ndarray | sp.spmatrix, *, n: int, source: str = "init
         dense = rho.toarray() if sp.issparse(rho) else rho
         low = float(np.linalg.eigvalsh(dense).min())
         if low < -1e-10:
-            raise WorkloadError(f"{source} has a negative eigenvalue {low:.3g}; a density matrix is positive semidefinite")
+            raise WorkloadError(
+                f"{source} has a negative eigenvalue {low:.3g}; a density matrix is positive semidefinite"
+            )
     return rho

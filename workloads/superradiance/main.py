@@ -59,8 +59,14 @@ def run_sweep(args: Args, *, use_ray: bool) -> list[dict[str, Any]]:
 def _write(ctx: RunContext, result: Result) -> None:
     np.savez(ctx.out / "result.npz", **result.arrays())
     emission_plot(
-        ctx.out / "emission.png", t=result.t, intensity=result.intensity, i_ind=result.i_ind, n=result.model.n,
-        polarization=result.polarization, method=result.method, intensity_se=result.intensity_se,
+        ctx.out / "emission.png",
+        t=result.t,
+        intensity=result.intensity,
+        i_ind=result.i_ind,
+        n=result.model.n,
+        polarization=result.polarization,
+        method=result.method,
+        intensity_se=result.intensity_se,
     )
 
 
@@ -78,7 +84,9 @@ def job(args: Args, ctx: RunContext) -> Mapping[str, Any]:
         )
         table = [{k: v for k, v in r.items() if k not in ("t", "intensity")} for r in runs]
         for row in table:
-            ctx.log(f"  {key}={row['value']}: method={row['method']} peak/I_ind={row['peak_intensity_over_I_ind']:.4g}")
+            ctx.log(
+                f"  {key}={row['value']}: method={row['method']} peak/I_ind={row['peak_intensity_over_I_ind']:.4g}"
+            )
         return {"sweep": key, "runs": table}
     rho0 = _initial_state(args)
     if rho0 is not None and args.N > 12:

@@ -70,7 +70,9 @@ def make_couplings(
     commented-out option drew them from a uniform distribution).
     """
     if not isinstance(n, int | np.integer) or n < 1:
-        raise WorkloadError(f"N={n!r} is not valid: the number of nuclear spins must be an integer >= 1, e.g. N=8")
+        raise WorkloadError(
+            f"N={n!r} is not valid: the number of nuclear spins must be an integer >= 1, e.g. N=8"
+        )
     if kind == "uniform":
         g = np.ones(n)
     elif kind == "random":
@@ -88,7 +90,9 @@ def make_couplings(
             )
         bad = [float(v) for v in g if not math.isfinite(v)]
         if bad:
-            raise WorkloadError(f"coupling values must be finite numbers; found {bad}: replace them with real numbers")
+            raise WorkloadError(
+                f"coupling values must be finite numbers; found {bad}: replace them with real numbers"
+            )
         if np.any(g < 0) or not np.any(g > 0):
             raise WorkloadError(
                 f"coupling values must be >= 0 with at least one > 0 (A = a_mean / sum(g)); got {g.tolist()}"

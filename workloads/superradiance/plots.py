@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def emission_plot(
@@ -28,8 +28,14 @@ def emission_plot(
     ratio = intensity / i_ind
     ax1.plot(t, ratio, color="C0", lw=2, label=f"superradiant ({method})")
     if intensity_se is not None:
-        ax1.fill_between(t, ratio - 3 * intensity_se / i_ind, ratio + 3 * intensity_se / i_ind, color="C0",
-                         alpha=0.25, label="±3 standard errors")
+        ax1.fill_between(
+            t,
+            ratio - 3 * intensity_se / i_ind,
+            ratio + 3 * intensity_se / i_ind,
+            color="C0",
+            alpha=0.25,
+            label="±3 standard errors",
+        )
     # N independent emitters, each flipping at the single-spin rate I_ind: intensity N I_ind exp(-I_ind t)
     ax1.plot(t, n * np.exp(-i_ind * t), color="C1", ls="--", lw=1.5, label="N independent emitters")
     ax1.set_xlabel("time (1/gamma)")
@@ -51,7 +57,9 @@ def sweep_plot(path: Path, *, key: str, runs: Sequence[dict]) -> Path:
     """Plot intensity / I_ind against time for every point of a sweep."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
-        ax.plot(run["t"], run["intensity"] / run["I_ind"], lw=2, label=f"{key} = {run['value']} ({run['method']})")
+        ax.plot(
+            run["t"], run["intensity"] / run["I_ind"], lw=2, label=f"{key} = {run['value']} ({run['method']})"
+        )
     ax.set_xlabel("time (1/gamma)")
     ax.set_ylabel("intensity / I_ind")
     ax.set_title(f"Superradiant emission, sweep over {key}")

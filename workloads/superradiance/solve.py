@@ -91,7 +91,11 @@ def choose_method(args: Args, model: Model) -> str:
 
 
 def solve(
-    args: Args, *, rho0: Any = None, stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print
+    args: Args,
+    *,
+    rho0: Any = None,
+    stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] = print,
 ) -> Result:
     """Run the solver the arguments choose and return its :class:`Result`."""
     model = build_model(args)
@@ -117,10 +121,16 @@ def solve(
         from workloads.superradiance.general import solve_general
 
         backend = make_backend(args.device)
-        sol = solve_general(model, times=times, rho0=rho0, backend=backend, rtol=args.rtol, atol=args.atol, stop=stop)
+        sol = solve_general(
+            model, times=times, rho0=rho0, backend=backend, rtol=args.rtol, atol=args.atol, stop=stop
+        )
         t, pol, inten = sol.t, sol.polarization, sol.intensity
-        info = {"backend": backend.name, "steps": sol.steps, "rhs_evaluations": sol.rhs_evaluations,
-                "max_trace_error": float(np.max(np.abs(sol.trace - 1)))}
+        info = {
+            "backend": backend.name,
+            "steps": sol.steps,
+            "rhs_evaluations": sol.rhs_evaluations,
+            "max_trace_error": float(np.max(np.abs(sol.trace - 1))),
+        }
     elif method == "symmetric":
         if model.n > SYMMETRIC_MAX_N:
             raise WorkloadError(
@@ -139,19 +149,34 @@ def solve(
         )
         t, pol, inten = traj.t, traj.polarization, traj.intensity
         se = (traj.polarization_se, traj.intensity_se)
-        info = {"trajectories": traj.trajectories, "jumps_per_trajectory": traj.jumps_mean,
-                "max_polarization_se": float(traj.polarization_se.max()), "workers": args.workers}
+        info = {
+            "trajectories": traj.trajectories,
+            "jumps_per_trajectory": traj.jumps_mean,
+            "max_polarization_se": float(traj.polarization_se.max()),
+            "workers": args.workers,
+        }
     elif method == "euler":
         from workloads.superradiance.euler import solve_euler
 
         steps = max(1, round(t_max / args.euler_dt))
-        eul = solve_euler(model, dt=args.euler_dt, steps=steps, rho0=None if rho0 is None else np.asarray(
-            rho0.toarray() if hasattr(rho0, "toarray") else rho0))
+        eul = solve_euler(
+            model,
+            dt=args.euler_dt,
+            steps=steps,
+            rho0=None if rho0 is None else np.asarray(rho0.toarray() if hasattr(rho0, "toarray") else rho0),
+        )
         t, pol, inten = eul.t, eul.polarization, eul.intensity
         info = {"steps": steps, "max_trace_error": float(np.max(np.abs(eul.trace - 1)))}
     else:  # pragma: no cover - the Literal in Args rules it out
         raise WorkloadError(f"unknown method {method!r}")
     return Result(
-        model=model, method=method, t=t, polarization=pol, intensity=inten, solve_s=time.perf_counter() - start,
-        polarization_se=se[0], intensity_se=se[1], info=info,
+        model=model,
+        method=method,
+        t=t,
+        polarization=pol,
+        intensity=inten,
+        solve_s=time.perf_counter() - start,
+        polarization_se=se[0],
+        intensity_se=se[1],
+        info=info,
     )

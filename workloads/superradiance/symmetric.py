@@ -60,7 +60,9 @@ def generator(model: Model) -> sp.csr_matrix:
     cols = [iw, iw, ix, iz, iw, iz, iz[1:]]
     vals = [-2 * a, 2 * a, a, -a, np.full(n + 1, -gam / 2), np.full(n + 1, -gam), np.full(n, gam)]
     size = 3 * (n + 1)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size)
+    )
 
 
 def solve_symmetric(model: Model, *, times: np.ndarray) -> SymmetricSolution:
@@ -84,6 +86,8 @@ def solve_symmetric(model: Model, *, times: np.ndarray) -> SymmetricSolution:
     weights[2, 0::3], weights[2, 2::3] = 1.0, 1.0
     x0 = np.zeros(3 * (n + 1))
     x0[3 * n] = 1.0  # X_N: every nuclear spin up, the electron down
-    states = expm_multiply(generator(model), x0, start=0.0, stop=float(times[-1]), num=times.size, endpoint=True)
+    states = expm_multiply(
+        generator(model), x0, start=0.0, stop=float(times[-1]), num=times.size, endpoint=True
+    )
     values = np.asarray(states) @ weights.T
     return SymmetricSolution(t=times, polarization=values[:, 0], intensity=values[:, 1], trace=values[:, 2])

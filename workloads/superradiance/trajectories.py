@@ -85,7 +85,9 @@ def run_chunk(
             d = sectors.down_dim(k)
             iz_down, iz_up = k - n / 2, k - 1 - n / 2
 
-            def rhs(_t: float, y: np.ndarray, b_k: sp.csr_matrix = b_k, bt_k: sp.csr_matrix = bt_k, d: int = d):
+            def rhs(
+                _t: float, y: np.ndarray, b_k: sp.csr_matrix = b_k, bt_k: sp.csr_matrix = bt_k, d: int = d
+            ):
                 out = np.empty_like(y)
                 out[:d] = (-1j * c) * (bt_k @ y[d:])
                 out[d:] = (-1j * c) * (b_k @ y[:d]) - (0.5 * gam) * y[d:]
@@ -143,7 +145,11 @@ def _finish(times: np.ndarray, parts: list[_Sums]) -> TrajectorySolution:
     total = parts[0]
     for p in parts[1:]:
         total = _Sums(
-            total.iz + p.iz, total.iz2 + p.iz2, total.it + p.it, total.it2 + p.it2, total.count + p.count,
+            total.iz + p.iz,
+            total.iz2 + p.iz2,
+            total.it + p.it,
+            total.it2 + p.it2,
+            total.count + p.count,
             total.jumps + p.jumps,
         )
     m = total.count
@@ -156,8 +162,13 @@ def _finish(times: np.ndarray, parts: list[_Sums]) -> TrajectorySolution:
     iz, iz_se = mean_se(total.iz, total.iz2)
     it, it_se = mean_se(total.it, total.it2)
     return TrajectorySolution(
-        t=times, polarization=iz, polarization_se=iz_se, intensity=it, intensity_se=it_se,
-        trajectories=m, jumps_mean=total.jumps / m,
+        t=times,
+        polarization=iz,
+        polarization_se=iz_se,
+        intensity=it,
+        intensity_se=it_se,
+        trajectories=m,
+        jumps_mean=total.jumps / m,
     )
 
 
@@ -188,7 +199,8 @@ def solve_trajectories(
     from workloads.superradiance.ray_pool import map_tasks
 
     parts = map_tasks(
-        run_chunk, [((model, times), {"count": cnt, "seed": s, "rtol": rtol, "atol": atol}) for cnt, s in plan],
+        run_chunk,
+        [((model, times), {"count": cnt, "seed": s, "rtol": rtol, "atol": atol}) for cnt, s in plan],
         workers=workers,
     )
     return _finish(times, parts)

@@ -97,14 +97,16 @@ def render(h2h: list[dict], scale: dict) -> str:
     lines = [
         "## Original (dense Euler, dt=0.3, 500 steps) vs exact solvers, t in [0, 150]",
         "",
-        "| N | couplings | euler s | euler max err | general s | general max err | symmetric s | symmetric max err | speed-up (euler/best) |",
+        "| N | couplings | euler s | euler max err | general s | general max err | symmetric s "
+        "| symmetric max err | speed-up (euler/best) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in h2h:
         best = min(r["general_s"], r.get("symmetric_s", np.inf))
         sym = f"{r['symmetric_s']:.3f} | {r['symmetric_err']:.1e}" if "symmetric_s" in r else "- | -"
         lines.append(
-            f"| {r['N']} | {r['couplings']} | {r['euler_s']:.3f} | {r['euler_err']:.2e} | {r['general_s']:.3f} | "
+            f"| {r['N']} | {r['couplings']} | {r['euler_s']:.3f} | {r['euler_err']:.2e} "
+            f"| {r['general_s']:.3f} | "
             f"{r['general_err']:.1e} | {sym} | {r['euler_s'] / best:.1f}x |"
         )
     lines += [
@@ -118,7 +120,8 @@ def render(h2h: list[dict], scale: dict) -> str:
         lines.append(f"| general (random g) | {r['N']} | {r['seconds']:.2f} | {r['steps']} adaptive steps |")
     for r in scale["symmetric"]:
         lines.append(
-            f"| symmetric (uniform g) | {r['N']} | {r['seconds']:.2f} | (<Iz>+N/2)/N at end = {r['final_gap_over_N']:.1e} |"
+            f"| symmetric (uniform g) | {r['N']} | {r['seconds']:.2f} "
+            f"| (<Iz>+N/2)/N at end = {r['final_gap_over_N']:.1e} |"
         )
     for r in scale["trajectories"]:
         lines.append(

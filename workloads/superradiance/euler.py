@@ -65,7 +65,8 @@ def solve_euler(
     if model.n > MAX_EULER_SPINS:
         raise WorkloadError(
             f"method=euler stores dense 2^(N+1) matrices; N={model.n} needs "
-            f"{16 * 4 ** (model.n + 1) / 2**30:.0f} GiB per matrix: use N <= {MAX_EULER_SPINS} or --method general"
+            f"{16 * 4 ** (model.n + 1) / 2**30:.0f} GiB per matrix: "
+            f"use N <= {MAX_EULER_SPINS} or --method general"
         )
     ops = dense_operators(model)
     h, lop, iz = ops["H"], ops["L"], ops["Iz"]

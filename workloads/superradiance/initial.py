@@ -69,7 +69,8 @@ def load_state(uri: str, *, n: int) -> np.ndarray | sp.csr_matrix:
                 with np.load(path, allow_pickle=False) as npz:
                     if len(npz.files) != 1:
                         raise WorkloadError(
-                            f"{uri} holds arrays {npz.files}; save exactly one (np.savez('rho0.npz', rho=rho)) "
+                            f"{uri} holds arrays {npz.files}; save exactly one "
+                            "(np.savez('rho0.npz', rho=rho)) "
                             "or a sparse matrix (scipy.sparse.save_npz)"
                         )
                     rho = npz[npz.files[0]]

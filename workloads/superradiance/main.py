@@ -11,6 +11,7 @@ from workloads.common import sagemaker
 from workloads.common.entry import RunContext, WorkloadError, run
 from workloads.superradiance.initial import load_state
 from workloads.superradiance.plots import emission_plot, sweep_plot
+from workloads.superradiance.ray_pool import map_tasks
 from workloads.superradiance.solve import Result, solve
 from workloads.superradiance.spec import SPEC, Args
 
@@ -46,8 +47,6 @@ def run_sweep(args: Args, *, use_ray: bool) -> list[dict[str, Any]]:
     for p in points:
         Args.model_validate(p.model_dump())
     if use_ray:
-        from workloads.superradiance.ray_pool import map_tasks
-
         runs = map_tasks(_one, [((p,), {}) for p in points], workers=args.workers)
     else:
         runs = [_one(p) for p in points]
@@ -85,7 +84,8 @@ def job(args: Args, ctx: RunContext) -> Mapping[str, Any]:
         table = [{k: v for k, v in r.items() if k not in ("t", "intensity")} for r in runs]
         for row in table:
             ctx.log(
-                f"  {key}={row['value']}: method={row['method']} peak/I_ind={row['peak_intensity_over_I_ind']:.4g}"
+                f"  {key}={row['value']}: method={row['method']} "
+                f"peak/I_ind={row['peak_intensity_over_I_ind']:.4g}"
             )
         return {"sweep": key, "runs": table}
     rho0 = _initial_state(args)

@@ -86,7 +86,8 @@ def make_couplings(
         g = np.asarray(values, dtype=float)
         if g.ndim != 1 or g.size != n:
             raise WorkloadError(
-                f"coupling values have length {g.size} but N={n}: give exactly N numbers (one per nuclear spin)"
+                f"coupling values have length {g.size} but N={n}: "
+                "give exactly N numbers (one per nuclear spin)"
             )
         bad = [float(v) for v in g if not math.isfinite(v)]
         if bad:

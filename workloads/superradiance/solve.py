@@ -10,8 +10,13 @@ from typing import Any
 import numpy as np
 
 from workloads.common.entry import WorkloadError
+from workloads.superradiance.backends import make_backend
+from workloads.superradiance.euler import solve_euler
+from workloads.superradiance.general import solve_general
 from workloads.superradiance.model import Model, auto_t_max, make_model
 from workloads.superradiance.spec import Args
+from workloads.superradiance.symmetric import solve_symmetric
+from workloads.superradiance.trajectories import solve_trajectories
 
 GENERAL_MAX_N = 12
 SYMMETRIC_MAX_N = 5000
@@ -117,8 +122,6 @@ def solve(
                 f"method=general at N={model.n} needs C(2N+2, N+1) complex numbers per state "
                 f"(too many for one machine): use N <= {GENERAL_MAX_N + 4} or --method trajectories"
             )
-        from workloads.superradiance.backends import make_backend
-        from workloads.superradiance.general import solve_general
 
         backend = make_backend(args.device)
         sol = solve_general(
@@ -134,16 +137,14 @@ def solve(
     elif method == "symmetric":
         if model.n > SYMMETRIC_MAX_N:
             raise WorkloadError(
-                f"method=symmetric is limited to N <= {SYMMETRIC_MAX_N} (cost grows like N^2 log N): use a smaller N"
+                f"method=symmetric is limited to N <= {SYMMETRIC_MAX_N} "
+                "(cost grows like N^2 log N): use a smaller N"
             )
-        from workloads.superradiance.symmetric import solve_symmetric
 
         sym = solve_symmetric(model, times=times)
         t, pol, inten = sym.t, sym.polarization, sym.intensity
         info = {"max_trace_error": float(np.max(np.abs(sym.trace - 1)))}
     elif method == "trajectories":
-        from workloads.superradiance.trajectories import solve_trajectories
-
         traj = solve_trajectories(
             model, times=times, trajectories=args.trajectories, seed=args.seed, workers=args.workers
         )
@@ -156,8 +157,6 @@ def solve(
             "workers": args.workers,
         }
     elif method == "euler":
-        from workloads.superradiance.euler import solve_euler
-
         steps = max(1, round(t_max / args.euler_dt))
         eul = solve_euler(
             model,

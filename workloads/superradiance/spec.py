@@ -17,7 +17,7 @@ class Args(WorkloadArgs):
     N: int = Field(default=8, ge=1, le=1_000_000, description="Number of nuclear spins.")
     method: Literal["auto", "general", "symmetric", "trajectories", "euler"] = Field(
         default="auto",
-        description="Solver: auto picks symmetric for uniform couplings, general up to N=12, else trajectories.",
+        description="Solver: auto = symmetric for uniform couplings, general up to N=12, else trajectories.",
     )
     couplings: Literal["uniform", "random", "list"] = Field(
         default="uniform", description="Coupling profile g_i (normalised to unit 2-norm)."
@@ -69,7 +69,7 @@ class Args(WorkloadArgs):
 
 SPEC = WorkloadSpec(
     name="superradiance",
-    description="Superradiant burst of N nuclear spins around an NV electron spin: exact and trajectory solvers.",
+    description="Superradiant burst of N nuclear spins around an NV electron spin (exact and MCWF solvers).",
     module="workloads.superradiance",
     args=Args,
     resources=Resources(vcpus_per_node=4, memory_mib=16384, timeout_s=4 * 3600),

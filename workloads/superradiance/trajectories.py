@@ -23,6 +23,7 @@ from scipy.optimize import brentq
 
 from workloads.superradiance.dopri5 import Dopri5
 from workloads.superradiance.model import Model
+from workloads.superradiance.ray_pool import map_tasks
 from workloads.superradiance.sectors import Sectors
 
 
@@ -93,7 +94,13 @@ def run_chunk(
                 out[d:] = (-1j * c) * (b_k @ y[:d]) - (0.5 * gam) * y[d:]
                 return out
 
-            def observe(y: np.ndarray, b_k: sp.csr_matrix = b_k, d: int = d) -> tuple[float, float]:
+            def observe(
+                y: np.ndarray,
+                b_k: sp.csr_matrix = b_k,
+                d: int = d,
+                iz_down: float = iz_down,
+                iz_up: float = iz_up,
+            ) -> tuple[float, float]:
                 pa, pb = float(np.vdot(y[:d], y[:d]).real), float(np.vdot(y[d:], y[d:]).real)
                 norm2 = pa + pb
                 inten = 2 * c * float(np.vdot(y[d:], b_k @ y[:d]).imag) if y.size > d else 0.0
@@ -110,7 +117,7 @@ def run_chunk(
                 t_jump = np.inf
                 if norm_new <= threshold:
                     t_jump = brentq(
-                        lambda tt: float(np.vdot(solver.dense(tt), solver.dense(tt)).real) - threshold,
+                        lambda tt: float(np.vdot(solver.dense(tt), solver.dense(tt)).real) - threshold,  # noqa: B023
                         solver.t_old,
                         solver.t,
                         xtol=1e-12,
@@ -196,8 +203,6 @@ def solve_trajectories(
     if workers <= 1:
         parts = [run_chunk(model, times, count=cnt, seed=s, rtol=rtol, atol=atol) for cnt, s in plan]
         return _finish(times, parts)
-    from workloads.superradiance.ray_pool import map_tasks
-
     parts = map_tasks(
         run_chunk,
         [((model, times), {"count": cnt, "seed": s, "rtol": rtol, "atol": atol}) for cnt, s in plan],

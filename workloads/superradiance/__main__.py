@@ -1,0 +1,3 @@
+from workloads.superradiance.main import main
+
+raise SystemExit(main())

@@ -104,7 +104,7 @@ class TorchBackend(Backend):
     """PyTorch complex128 tensors and real CSR matrices on one device (cpu or cuda)."""
 
     def __init__(self, device: str) -> None:
-        import torch  # noqa: PLC0415 - heavy, only when used
+        import torch
 
         self.torch = torch
         self.device = torch.device(device)
@@ -159,7 +159,7 @@ class TorchBackend(Backend):
 def make_backend(device: str) -> Backend:
     """Return the backend for --device: auto (cuda if present, else numpy), numpy, cpu or cuda."""
     if device in ("auto", "cuda"):
-        import torch  # noqa: PLC0415 - heavy, only when used
+        import torch
 
         if torch.cuda.is_available():
             return TorchBackend("cuda")

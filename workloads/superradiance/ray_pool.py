@@ -13,7 +13,7 @@ def map_tasks(fn: Callable[..., Any], calls: Sequence[tuple[tuple, dict]], *, wo
     A local runtime is started with num_cpus=workers (no dashboard) when none is running;
     with RAY_ADDRESS set the tasks go to that cluster instead.
     """
-    import ray  # noqa: PLC0415 - heavy, only when used
+    import ray
 
     started = False
     if not ray.is_initialized():

@@ -25,6 +25,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: help
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  workloads: $(notdir $(patsubst %/spec.py,%,$(wildcard workloads/*/spec.py)))"
 
 # --- setup -------------------------------------------------------------------
 # Stamps make a second `make setup` a no-op: each step reruns only when its
@@ -101,9 +102,24 @@ diff: setup ## cdk diff for STACK (or every stack) against the deployed one
 	@cdk diff -c config=$(CONFIG) $(STACK)
 
 # --- the main job ----------------------------------------------------------------
+# Local runs at demo size that `make demo` adds after the infrastructure summary.
+DEMO_RUNS := "qnn --demo" "pinn --demo" "superradiance --demo" \
+	"superradiance --demo --set N=1000 --set method=symmetric"
+
 .PHONY: demo
-demo: setup ## synthesize every stack for the default config, run the guardrails, print the summary
+demo: setup ## synthesize every stack for the default config, run the guardrails, then each workload at demo size
 	@$(BIN)/mlhpc demo --config $(CONFIG) --cdk-out $(CDK_OUT)
+	@for run in $(DEMO_RUNS); do echo; echo "== mlhpc run $$run"; $(BIN)/mlhpc run $$run || exit 1; done
+
+# --- workloads: local runs, submissions, benchmarks ----------------------------------
+run-%: setup ## run a workload on this machine: make run-pinn ARGS="--workers 2 --set problem=burgers"
+	@$(BIN)/mlhpc run $* $(ARGS)
+
+submit-%: setup ## submit a workload to AWS and follow it: make submit-pinn ARGS="--nodes 2 --detach"
+	@$(BIN)/mlhpc submit $* --config $(CONFIG) $(ARGS)
+
+bench-%: setup ## a workload's benchmark, table + plot in results/bench/<workload>/: make bench-qnn
+	@$(BIN)/python -m workloads.$*.bench $(ARGS)
 
 .PHONY: clean
 clean: ## remove build outputs (keeps the environments)

@@ -21,14 +21,34 @@ from mlhpc.errors import BackendUnsupported, MlhpcError
 from mlhpc.spec import Backend
 
 
+def format_metric(value: Any) -> str:
+    """Return a metric as a person reads it: 4 significant digits, long series summarised."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and len(value) > 6:
+        last = value[-1]
+        tail = format_metric(last) if not isinstance(last, dict | list) else "{...}"
+        return f"[{len(value)} values, last {tail}]"
+    if isinstance(value, dict) and len(json.dumps(value)) > 80:
+        return (
+            "{"
+            + ", ".join(f"{k}: {format_metric(v)}" for k, v in list(value.items())[:6])
+            + (", ...}" if len(value) > 6 else "}")
+        )
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
 def metrics_table(metrics: dict[str, Any], title: str) -> Table:
-    """Return metrics.json as a two-column table (nested values as JSON)."""
+    """Return metrics.json as a two-column table (floats to 4 digits, long series summarised)."""
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in sorted(metrics):
-        value = metrics[key]
-        table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+        table.add_row(key, format_metric(metrics[key]))
     return table
 
 

@@ -54,6 +54,16 @@ def attribute_modeled(resource_type: str, attribute: str) -> bool:
         return False
 
 
+def _substitute_refs(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        return {key: _substitute_refs(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute_refs(value, values) for value in node]
+    return node
+
+
 def _stub_value(lid: str, attr: str | None) -> str:
     """A visible placeholder; ARN-shaped for *Arn attributes so moto's IAM validation accepts it."""
     if attr and attr.endswith("Arn"):
@@ -123,6 +133,46 @@ def adapt_batch(resources: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _camel(value: Any, *, keep: frozenset[str] = frozenset({"Options", "Parameters", "Tags"})) -> Any:
+    """CloudFormation's PascalCase keys -> the Batch API's camelCase (map-valued keys left alone)."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: (v if k in keep else _camel(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _flatten_intrinsics(node: Any, where: str = "") -> Any:
+    """Replace intrinsic functions (unresolvable before the stack exists) by visible placeholders."""
+    if isinstance(node, dict):
+        if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
+            return f"stub-{where or 'value'}"
+        return {key: _flatten_intrinsics(value, key) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_flatten_intrinsics(value, where) for value in node]
+    return node
+
+
+def register_multi_node(logical_id: str, props: dict[str, Any]) -> str:
+    """Register a multi-node job definition through the Batch API (moto's CloudFormation only makes containers).
+
+    Its structure (nodes, devices, environment, retry strategy) is kept; values that are
+    intrinsic functions (image URI, role ARNs, log group) become ``stub-<key>`` placeholders.
+    """
+    batch = boto3.client("batch", region_name=REGION)
+    api = _camel(_flatten_intrinsics(props))
+    return str(
+        batch.register_job_definition(
+            jobDefinitionName=logical_id,
+            type="multinode",
+            nodeProperties=api["nodeProperties"],
+            parameters=api.get("parameters", {}),
+            retryStrategy=api.get("retryStrategy", {}),
+            timeout=api.get("timeout", {}),
+        )["jobDefinitionArn"]
+    )
+
+
 def prepare(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], set[str]]:
     """Return a template moto can create, {logical id: type} of stubbed resources, and stubbed attributes."""
     template = json.loads(json.dumps(template))
@@ -132,6 +182,15 @@ def prepare(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], s
     stubbed = {lid: r["Type"] for lid, r in resources.items() if not modeled(r["Type"])}
     for lid in stubbed:
         del resources[lid]
+    registered = {}
+    for lid, resource in list(resources.items()):
+        if (
+            resource["Type"] == "AWS::Batch::JobDefinition"
+            and resource["Properties"].get("Type") == "multinode"
+        ):
+            registered[lid] = register_multi_node(lid, resource["Properties"])
+            del resources[lid]
+            stubbed[lid] = "AWS::Batch::JobDefinition (multinode, registered through the API)"
     for resource in resources.values():
         depends = resource.get("DependsOn")
         if isinstance(depends, list):
@@ -145,7 +204,8 @@ def prepare(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], s
     adapt_batch(resources)
     types = {lid: r["Type"] for lid, r in resources.items()}
     attrs: set[str] = set()
-    template = _replace(template, set(stubbed), types, attrs)
+    template = _replace(template, set(stubbed) - set(registered), types, attrs)
+    template = _substitute_refs(template, registered)
     return template, stubbed, attrs
 
 

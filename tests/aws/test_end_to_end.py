@@ -53,6 +53,7 @@ EXPECTED_STUBS = {
         "AWS::S3::BucketPolicy",
     },
     "HpcStack": {
+        "AWS::Batch::JobDefinition (multinode, registered through the API)",
         "AWS::CloudWatch::Alarm",
         "AWS::EC2::PlacementGroup",
         "AWS::EC2::SecurityGroupEgress",
@@ -87,5 +88,6 @@ def test_synthesized_stacks(synth_config: Any, tmp_path: Path, monkeypatch: pyte
         assert hpc["JobQueueCpu"].startswith("arn:aws:batch:")
         assert deployed[STORAGE].stubbed_attributes == {"AWS::EFS::FileSystem.Arn"}
         assert "JobDefinitionHello" in hpc
+        assert hpc["JobDefinitionPinn"].startswith("arn:aws:batch:")  # multi-node, registered via the API
         job, listed = submit_then_list("hello")
     assert job["job_id"] in [row["job_id"] for row in listed]

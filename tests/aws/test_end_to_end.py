@@ -62,9 +62,30 @@ EXPECTED_STUBS = {
 }
 
 
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A moto server on loopback (Batch without Docker); every boto3 client is pointed at it."""
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    requests.post(f"{url}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    try:
+        yield url
+    finally:
+        requests.post(f"{url}/moto-api/reset", timeout=10)
+        server.stop()
+
+
 @pytest.mark.synth
-def test_synthesized_stacks(synth_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real NetworkStack/StorageStack/HpcStack templates create in moto, outputs resolve, submit works."""
+def test_synthesized_stacks(
+    synth_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: str
+) -> None:
+    """The real Network/Storage/Hpc templates create in a moto server; `mlhpc submit pinn` finds them."""
     from mlhpc.config import load_config
     from stacks.assembly import HPC, NETWORK, STORAGE
     from tests.aws.cfn_moto import deploy_assembly
@@ -74,20 +95,19 @@ def test_synthesized_stacks(synth_config: Any, tmp_path: Path, monkeypatch: pyte
     project = load_config(config_file).project.name
     result = synth_config(config_file)
     monkeypatch.chdir(tmp_path)
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
-        deployed = deploy_assembly(
-            result.outdir,
-            {NETWORK: f"{project}-network", STORAGE: f"{project}-storage", HPC: f"{project}-hpc"},
-        )
-        for construct_id, stack in deployed.items():
-            assert stack.status == "CREATE_COMPLETE", (construct_id, stack.reason)
-            assert set(stack.stubbed.values()) == EXPECTED_STUBS[construct_id], construct_id
-            for key, value in stack.outputs.items():
-                assert value and "Fn::" not in value and "Token[" not in value, (construct_id, key, value)
-        hpc = deployed[HPC].outputs
-        assert hpc["JobQueueCpu"].startswith("arn:aws:batch:")
-        assert deployed[STORAGE].stubbed_attributes == {"AWS::EFS::FileSystem.Arn"}
-        assert "JobDefinitionHello" in hpc
-        assert hpc["JobDefinitionPinn"].startswith("arn:aws:batch:")  # multi-node, registered via the API
-        job, listed = submit_then_list("hello")
-    assert job["job_id"] in [row["job_id"] for row in listed]
+    deployed = deploy_assembly(
+        result.outdir,
+        {NETWORK: f"{project}-network", STORAGE: f"{project}-storage", HPC: f"{project}-hpc"},
+    )
+    for construct_id, stack in deployed.items():
+        assert stack.status == "CREATE_COMPLETE", (construct_id, stack.reason)
+        assert set(stack.stubbed.values()) == EXPECTED_STUBS[construct_id], construct_id
+        for key, value in stack.outputs.items():
+            assert value and "Fn::" not in value and "Token[" not in value, (construct_id, key, value)
+    hpc = deployed[HPC].outputs
+    assert hpc["JobQueueGpuOnDemand"].startswith("arn:aws:batch:")
+    assert hpc["JobDefinitionPinn"].startswith("arn:aws:batch:")  # multi-node, registered via the API
+    assert deployed[STORAGE].stubbed_attributes == {"AWS::EFS::FileSystem.Arn"}
+    job, listed = submit_then_list("pinn")
+    (row,) = [row for row in listed if row["job_id"] == job["job_id"]]
+    assert row["queue"] == hpc["JobQueueGpuOnDemand"]  # a GPU workload goes to the GPU queue

@@ -27,6 +27,7 @@ from mlhpc.spec import WorkloadSpec
 from stacks.constructs.compute import NodeComputeEnvironment, NodeLaunchTemplate
 from stacks.constructs.job_definitions import JobContext, WorkloadJobDefinition
 from stacks.constructs.node_setup import node_user_data
+from stacks.constructs.queue_metrics import QueueMetrics
 from stacks.constructs.retention import retention
 from stacks.hpc_roles import ClusterRoles
 from stacks.storage_stack import StorageStack
@@ -201,7 +202,7 @@ class HpcStack(Stack):
             for name, spec in specs.items()
         }
 
-        self._observability(config)
+        self._observability(config, vpc)
         self._outputs(efa=efa_interfaces > 0)
 
     def _gpu_queues(
@@ -249,7 +250,7 @@ class HpcStack(Stack):
             queue.add_compute_environment(environment.environment, 1)
             self.queues[f"Gpu{market}"] = queue
 
-    def _observability(self, config: HpcConfig) -> None:
+    def _observability(self, config: HpcConfig, vpc: ec2.IVpc) -> None:
         self.alerts = sns.Topic(
             self, "JobAlerts", display_name="mlhpc job failures", master_key=self.key, enforce_ssl=True
         )
@@ -291,7 +292,20 @@ class HpcStack(Stack):
             label="GPU utilization % (CloudWatch agent on the mlhpc AMI)",
             period=Duration.minutes(5),
         )
+        self.queue_metrics = QueueMetrics(self, "QueueMetrics", queues=self.queues, vpc=vpc, key=self.key)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.stack_name}-jobs")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Queue depth (RUNNABLE jobs)",
+                left=[self.queue_metrics.metric(q, "RUNNABLE") for q in self.queues],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Running jobs",
+                left=[self.queue_metrics.metric(q, "RUNNING") for q in self.queues],
+                width=12,
+            ),
+        )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Failed jobs", left=[failures], width=12),
             cloudwatch.AlarmWidget(title="Job failures alarm", alarm=alarm, width=12),

@@ -125,8 +125,11 @@ def test_capacity_block_goes_in_the_launch_template_without_placement_group() ->
 
 
 def test_efa_security_group_self_ingress_and_egress(default: dict[str, Template]) -> None:
-    group = only(default[HPC], "AWS::EC2::SecurityGroup")
-    logical = next(iter(default[HPC].find_resources("AWS::EC2::SecurityGroup")))
+    description = "Batch nodes: EFA between nodes, HTTPS out"
+    group = only(default[HPC], "AWS::EC2::SecurityGroup", {"GroupDescription": description})
+    logical = next(
+        iter(default[HPC].find_resources("AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}}))
+    )
     self_ref = {"Fn::GetAtt": [logical, "GroupId"]}
     default[HPC].has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
@@ -248,7 +251,7 @@ def test_ecr_repositories_scan_on_push_immutable(default: dict[str, Template]) -
 
 
 def test_failed_jobs_reach_an_encrypted_topic(default: dict[str, Template]) -> None:
-    rule = only(default[HPC], "AWS::Events::Rule")
+    rule = only(default[HPC], "AWS::Events::Rule", {"Description": "A job in an mlhpc queue FAILED"})
     assert rule["Properties"]["EventPattern"]["detail"]["status"] == ["FAILED"]
     topic = only(default[HPC], "AWS::SNS::Topic")
     assert "KmsMasterKeyId" in topic["Properties"]
@@ -266,6 +269,7 @@ def test_roles_are_separate_and_every_statement_has_a_sid(default: dict[str, Tem
         "ec2.amazonaws.com",
         "ecs-tasks.amazonaws.com",
         "ecs-tasks.amazonaws.com",
+        "lambda.amazonaws.com",
         "sagemaker.amazonaws.com",
     ]
     for policy in default[HPC].find_resources("AWS::IAM::Policy").values():
@@ -382,3 +386,16 @@ def test_base64_check_sees_no_secret_in_user_data(default: dict[str, Template]) 
     probe = {"Resources": {"Lt": {"Type": "AWS::EC2::LaunchTemplate",
                                   "Properties": {"UserData": base64.b64encode(text.encode()).decode()}}}}  # fmt: skip
     assert check_no_secrets(probe) == []
+
+
+def test_queue_depth_metrics_every_minute_on_the_dashboard(default: dict[str, Template]) -> None:
+    hpc = default[HPC]
+    function = only(hpc, "AWS::Lambda::Function")
+    props = function["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1 and "VpcConfig" in props and "KmsKeyArn" in props
+    queues = json.loads(json.dumps(props["Environment"]["Variables"]["QUEUES"]))
+    assert "Fn::Join" in queues  # {"GpuOnDemand": <arn>, "GpuSpot": <arn>, "Cpu": <arn>}
+    hpc.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    body = json.dumps(only(hpc, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+    for title in ("Queue depth (RUNNABLE jobs)", "Running jobs", "Failed jobs", "GPU utilization"):
+        assert title in body

@@ -14,7 +14,10 @@ Variants (all DDP over the k-rank group):
   all-reduce calls (latency) against how early communication can start (overlap);
 * ``no_overlap``: backward without DDP's hooks (``no_sync``), then one all-reduce of all gradients
   flattened: the cost of communication that does not overlap computation;
-* ``accumulate``: ``accumulate_steps`` micro-batches per all-reduce (``no_sync`` on all but the last).
+* ``accumulate``: ``accumulate_steps`` micro-batches per all-reduce (``no_sync`` on all but the last);
+* ``no_comm``: k workers train at the same time without exchanging gradients (no DDP): not a way
+  to train, the control that separates communication from contention for shared hardware (cores,
+  memory bandwidth, PCIe). Its efficiency is the ceiling the others can reach on this machine.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import torch.distributed as tdist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
-from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.nn.parallel import DistributedDataParallel
 
 from workloads.allreduce.resnet import ModelCase
 
@@ -88,6 +91,23 @@ def flat_allreduce_mean(grads: list[torch.Tensor], group: Any, workers: int) -> 
         g.copy_(synced)
 
 
+def bfloat16_hook(group, bucket):  # type: ignore[no-untyped-def]  # DDP inspects annotations and name
+    """Average a gradient bucket in bfloat16 (DDP's bf16_compress_hook, usable on any backend).
+
+    Unannotated on purpose: DDP rejects a hook whose annotations are strings (postponed evaluation);
+    not named bf16_compress_hook: DDP refuses that name unless NCCL is present.
+    """
+    buffer = bucket.buffer()
+    compressed = buffer.to(torch.bfloat16).div_(tdist.get_world_size(group))
+    fut = tdist.all_reduce(compressed, group=group, async_op=True).get_future()
+
+    def decompress(done: torch.futures.Future[Any]) -> torch.Tensor:
+        buffer.copy_(done.value()[0])
+        return buffer
+
+    return fut.then(decompress)
+
+
 class Trainer:
     """One rank's model, optimiser and synthetic batch for one variant and worker count."""
 
@@ -101,9 +121,9 @@ class Trainer:
         if self.memory_format is not None:
             model = model.to(memory_format=self.memory_format)
         self.module = model
-        if workers > 1:
+        if workers > 1 and variant != "no_comm":
             bucket = BUCKET_MIB.get(variant, cfg.bucket_cap_mib)
-            ddp = DDP(
+            ddp = DistributedDataParallel(
                 model,
                 device_ids=[device.index] if device.type == "cuda" else None,
                 process_group=group,
@@ -113,7 +133,9 @@ class Trainer:
             if variant == "fp16":
                 ddp.register_comm_hook(group, default_hooks.fp16_compress_hook)
             elif variant == "bf16":
-                ddp.register_comm_hook(group, default_hooks.bf16_compress_hook)
+                # torch's bf16 hook refuses anything but NCCL; on gloo the same compression by hand.
+                hook = default_hooks.bf16_compress_hook if device.type == "cuda" else bfloat16_hook
+                ddp.register_comm_hook(group, hook)
             model = ddp
         self.model = model
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
@@ -136,12 +158,16 @@ class Trainer:
         loss.backward()
 
     def _no_sync(self) -> contextlib.AbstractContextManager[Any]:
-        return self.model.no_sync() if isinstance(self.model, DDP) else contextlib.nullcontext()
+        return (
+            self.model.no_sync()
+            if isinstance(self.model, DistributedDataParallel)
+            else contextlib.nullcontext()
+        )
 
     def step(self) -> None:
         """Run one optimiser step (micro-batches, gradient synchronisation, update)."""
         self.opt.zero_grad(set_to_none=False)
-        if self.variant == "no_overlap" and isinstance(self.model, DDP):
+        if self.variant == "no_overlap" and isinstance(self.model, DistributedDataParallel):
             with self.model.no_sync():
                 self._forward_backward()
             grads = [p.grad for p in self.model.parameters() if p.grad is not None]

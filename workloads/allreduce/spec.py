@@ -10,7 +10,9 @@ from mlhpc.spec import Backend, Resources, WorkloadArgs, WorkloadSpec
 from workloads.allreduce.expectations import REFERENCES
 
 Collective = Literal["all_reduce", "reduce_scatter", "all_gather", "broadcast"]
-Variant = Literal["plain", "fp16", "bf16", "no_overlap", "small_buckets", "large_buckets", "accumulate"]
+Variant = Literal[
+    "plain", "fp16", "bf16", "no_overlap", "small_buckets", "large_buckets", "accumulate", "no_comm"
+]
 
 GIB = 1024**3
 
@@ -63,9 +65,19 @@ class Args(WorkloadArgs):
     steps: int = Field(default=20, ge=1, le=100_000, description="timed training steps per measurement")
     warmup_steps: int = Field(default=3, ge=0, le=10_000, description="untimed steps before each measurement")
     variants: list[Variant] = Field(
-        default=["plain", "fp16", "bf16", "no_overlap", "small_buckets", "large_buckets", "accumulate"],
+        default=[
+            "plain",
+            "fp16",
+            "bf16",
+            "no_overlap",
+            "small_buckets",
+            "large_buckets",
+            "accumulate",
+            "no_comm",
+        ],
         min_length=1,
-        description="DDP variants: plain, fp16/bf16 (compression hooks), no_overlap, small/large_buckets, accumulate",
+        description="DDP variants: plain, fp16/bf16 (compression hooks), no_overlap, small/large_buckets, "
+        "accumulate, no_comm (control: no gradient exchange)",
     )
     bucket_cap_mib: float = Field(
         default=25.0, gt=0, le=4096, description="DDP bucket size of the plain variant"

@@ -35,6 +35,9 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 NCCL_TYPE_NAMES = {"float32": "float", "float16": "half", "bfloat16": "bfloat16"}
 OPS = {"sum": tdist.ReduceOp.SUM, "max": tdist.ReduceOp.MAX, "min": tdist.ReduceOp.MIN}
 PLACES = ("out_of_place", "in_place")
+# torch 2.13 renamed the single-tensor forms (the old names warn); older torch has only the old ones.
+_REDUCE_SCATTER = getattr(tdist, "reduce_scatter_single", None) or tdist.reduce_scatter_tensor
+_ALL_GATHER = getattr(tdist, "all_gather_single", None) or tdist.all_gather_into_tensor
 
 
 @dataclass
@@ -131,8 +134,8 @@ class Collective:
                 recv, src=tdist.get_global_rank(g, 0) if g else 0, group=g, async_op=async_op
             )
         if self.kind == "reduce_scatter":
-            return tdist.reduce_scatter_tensor(recv, send, op=OPS[self.op], group=g, async_op=async_op)
-        return tdist.all_gather_into_tensor(recv, send, group=g, async_op=async_op)
+            return _REDUCE_SCATTER(recv, send, op=OPS[self.op], group=g, async_op=async_op)
+        return _ALL_GATHER(recv, send, group=g, async_op=async_op)
 
     # --- timing ---------------------------------------------------------------------------
     def _sync(self) -> None:

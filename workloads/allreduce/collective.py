@@ -147,10 +147,9 @@ class Collective:
         tdist.barrier(group=self.group)
         self._sync()
         t0 = time.perf_counter()
-        if blocking:
+        if blocking:  # the synchronous call (it returns once done on gloo, once enqueued on NCCL)
             for _ in range(iters):
-                work = self.launch(send, recv, async_op=True)
-                work.wait()
+                self.launch(send, recv, async_op=False)
                 self._sync()
         else:
             works = [self.launch(send, recv, async_op=True) for _ in range(iters)]

@@ -2,7 +2,7 @@
 
 One job of n ranks measures every worker count k in 1, 2, 4, ..., n: the first k ranks train
 together on a process group of their own while the others wait, so a single launch gives the
-whole curve. k = 1 is plain single-process training (no DDP), the baseline t0 of every variant;
+whole curve. k = 1 is plain single-process training (no DDP), the baseline t0 (measured again before each variant);
 efficiency e = t / (t0 k) with t the samples/s of k workers.
 
 Variants (all DDP over the k-rank group):
@@ -213,16 +213,17 @@ def study(
     world, rank = tdist.get_world_size(), tdist.get_rank()
     counts = worker_counts(world)
     groups = {k: tdist.new_group(ranks=list(range(k))) for k in counts if k > 1}
-    baseline = 0.0
-    if rank == 0:
-        seconds = Trainer(cfg, "plain", device=device, group=None, workers=1).measure()
-        baseline = cfg.steps * cfg.batch / seconds
-        log(f"scaling: 1 worker (no DDP) {baseline:.1f} samples/s, {1000 * seconds / cfg.steps:.1f} ms/step")
-    tdist.barrier()
     for variant in cfg.variants:
         micro = cfg.accumulate_steps if variant == "accumulate" else 1
+        # t0 is measured again right before each variant: on shared machines the load drifts, and a
+        # baseline taken minutes earlier would turn that drift into "efficiency".
+        baseline = 0.0
         if rank == 0:
+            seconds = Trainer(cfg, "plain", device=device, group=None, workers=1).measure()
+            baseline = cfg.steps * cfg.batch / seconds
+            log(f"scaling: {variant:>13s}    1 worker  {baseline:10.1f} samples/s (no DDP: the baseline t0)")
             yield ScalingRow(variant, 1, baseline, 1000 * cfg.batch / baseline, 1.0)
+        tdist.barrier()
         for k in counts[1:]:
             row = None
             if rank < k:

@@ -54,10 +54,10 @@ def test_other_collectives_and_dtypes_are_correct(tmp_path, collective, dtype, o
 
 def test_scaling_study_reports_every_variant_at_one_and_two_workers(tmp_path):
     m = _run(tmp_path, "--mode", "scaling", "--steps", "1", "--warmup-steps", "0", "--batch-per-worker", "4",
-             "--variants", "plain,fp16,bf16,no_overlap,accumulate,no_comm", "--accumulate-steps", "2")  # fmt: skip
+             "--variants", "plain,bf16,accumulate,no_comm", "--accumulate-steps", "2")  # fmt: skip
     rows = m["scaling"]
     assert {(r["variant"], r["workers"]) for r in rows} == {
-        (v, k) for v in ("plain", "fp16", "bf16", "no_overlap", "accumulate", "no_comm") for k in (1, 2)
+        (v, k) for v in ("plain", "bf16", "accumulate", "no_comm") for k in (1, 2)
     }
     t0 = {r["variant"]: r["samples_per_s"] for r in rows if r["workers"] == 1}  # measured per variant
     for r in rows:

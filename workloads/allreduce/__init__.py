@@ -1,0 +1,1 @@
+"""Collective benchmark (nccl-tests conventions) and the data-parallel training-scaling study."""

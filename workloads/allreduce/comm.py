@@ -1,0 +1,65 @@
+"""Join the job's process group: the device of this rank and the backend that suits it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import torch
+import torch.distributed as tdist
+
+from workloads.common.dist import Rendezvous
+
+
+class SetupError(RuntimeError):
+    """The requested device or backend is not available here (a user-facing message)."""
+
+
+def pick_device(choice: str, rdzv: Rendezvous) -> torch.device:
+    """Return cuda:LOCAL_RANK when a GPU is asked for (or 'auto' and present), else cpu."""
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise SetupError(
+                "--device cuda was given but torch sees no CUDA device; use --device cpu or auto"
+            )
+        return torch.device("cuda", rdzv.local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def pick_backend(choice: str, device: torch.device) -> str:
+    """Return the torch.distributed backend: nccl for GPUs, gloo for CPUs unless told otherwise."""
+    backend = choice if choice != "auto" else ("nccl" if device.type == "cuda" else "gloo")
+    if backend == "nccl" and device.type != "cuda":
+        raise SetupError("--backend nccl needs GPUs (--device cuda); on CPUs use gloo (or mpi)")
+    if backend == "nccl" and not tdist.is_nccl_available():
+        raise SetupError("this torch build has no NCCL; install a CUDA build of torch or use --backend gloo")
+    if backend == "mpi" and not tdist.is_mpi_available():
+        raise SetupError(
+            "this torch build has no MPI backend (it needs torch built from source against an MPI); "
+            "use --backend gloo on CPUs or nccl on GPUs"
+        )
+    return backend
+
+
+def init(rdzv: Rendezvous, *, backend: str, device: torch.device) -> None:
+    """Initialise the default process group (also for a single rank, so every code path is the same)."""
+    if tdist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    timeout = timedelta(minutes=10)
+    if rdzv.world_size == 1:
+        tdist.init_process_group(backend, store=tdist.HashStore(), rank=0, world_size=1, timeout=timeout)
+    else:
+        tdist.init_process_group(
+            backend,
+            init_method=rdzv.init_method,
+            rank=rdzv.rank,
+            world_size=rdzv.world_size,
+            timeout=timeout,
+        )
+
+
+def close() -> None:
+    """Tear the process group down."""
+    if tdist.is_initialized():
+        tdist.destroy_process_group()

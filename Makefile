@@ -103,7 +103,7 @@ diff: setup ## cdk diff for STACK (or every stack) against the deployed one
 
 # --- the main job ----------------------------------------------------------------
 # Local runs at demo size that `make demo` adds after the infrastructure summary.
-DEMO_RUNS := "qnn --demo" "pinn --demo" "superradiance --demo" \
+DEMO_RUNS := "qnn --demo" "pinn --demo" "superradiance --demo" "allreduce --workers 2 --demo" \
 	"superradiance --demo --set N=1000 --set method=symmetric"
 
 .PHONY: demo

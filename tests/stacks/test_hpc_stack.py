@@ -128,7 +128,11 @@ def test_efa_security_group_self_ingress_and_egress(default: dict[str, Template]
     description = "Batch nodes: EFA between nodes, HTTPS out"
     group = only(default[HPC], "AWS::EC2::SecurityGroup", {"GroupDescription": description})
     logical = next(
-        iter(default[HPC].find_resources("AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}}))
+        iter(
+            default[HPC].find_resources(
+                "AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}}
+            )
+        )
     )
     self_ref = {"Fn::GetAtt": [logical, "GroupId"]}
     default[HPC].has_resource_properties(

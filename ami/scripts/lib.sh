@@ -42,8 +42,9 @@ require() {
   done
 }
 
-# is_unverified SHA: true when the manifest has no checksum for a download.
-is_unverified() { [[ -z $1 || $1 == null || $1 == None ]]; }
+# is_unverified SHA: true when the manifest has no checksum for a download ("none" is what
+# ImageStack passes for a null sha256: Image Builder parameters cannot be empty).
+is_unverified() { [[ -z $1 || $1 == none || $1 == null ]]; }
 
 # fetch_verified URL SHA256 DEST: download over HTTPS and refuse anything whose SHA-256 differs
 # from the manifest. A download without a checksum is refused unless MLHPC_ALLOW_UNVERIFIED=true.

@@ -79,8 +79,12 @@ class Artifact(_Model):
                 f"url {self.url} does not contain the pinned version {self.version}; "
                 "use the publisher's versioned URL so the pin and the bytes cannot drift apart"
             )
-        if self.kind is ArtifactKind.PACKAGE and (self.repository is None or not (self.package or self.packages)):
-            raise ValueError("a package needs `repository:` and `package:` (or a `packages:` map of name: version)")
+        if self.kind is ArtifactKind.PACKAGE and (
+            self.repository is None or not (self.package or self.packages)
+        ):
+            raise ValueError(
+                "a package needs `repository:` and `package:` (or a `packages:` map of name: version)"
+            )
         if self.kind is ArtifactKind.BUNDLED and self.bundled_in is None:
             raise ValueError("a bundled artifact needs `bundled_in:` naming the download that carries it")
         if self.kind is not ArtifactKind.DOWNLOAD and (self.url or self.sha256):

@@ -413,7 +413,8 @@ def image_recipes(config: Config) -> Iterator[ConfigIssue]:
             value=config.hpc.gpu.ami.ssm_parameter,
             message="HpcStack takes the GPU nodes' AMI from the parameter the image pipeline writes; it exists "
             "only after the first bake",
-            fix="deploy ImageStack and run its GPU pipeline once (mlhpc-gpu-image) before deploying HpcStack",
+            fix=f"deploy ImageStack and run its GPU pipeline ({config.project.name}-gpu-image) once before "
+            "deploying HpcStack",
         )
 
 

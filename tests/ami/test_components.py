@@ -11,7 +11,12 @@ import pytest
 import yaml
 
 from mlhpc.ami.manifest import load_manifest
-from stacks.constructs.image_builder import GPU_COMPONENTS, INFERENTIA_COMPONENTS, RecipeInputs, component_parameters
+from stacks.constructs.image_builder import (
+    GPU_COMPONENTS,
+    INFERENTIA_COMPONENTS,
+    RecipeInputs,
+    component_parameters,
+)
 from tests.ami.conftest import AMI, COMPONENTS, SCRIPTS
 
 SCHEMA = json.loads((AMI / "component.schema.json").read_text(encoding="utf-8"))
@@ -73,7 +78,9 @@ def test_recipes_pass_exactly_the_parameters_each_component_declares(key: str) -
     names, required = declared(load(COMPONENTS / f"{key}.yaml"))
     for target in ("inf1", "inf2"):
         given = component_parameters(
-            load_manifest(), key, RecipeInputs(scripts_uri="s3://bucket/key.zip", allow_unverified=False, neuron_target=target)
+            load_manifest(),
+            key,
+            RecipeInputs(scripts_uri="s3://bucket/key.zip", allow_unverified=False, neuron_target=target),
         )
         assert set(given) <= names, f"{key} gets undeclared parameters {set(given) - names}"
         assert required <= set(given), f"{key} misses {required - set(given)}"
@@ -82,7 +89,9 @@ def test_recipes_pass_exactly_the_parameters_each_component_declares(key: str) -
 
 def test_every_script_a_component_runs_exists() -> None:
     for path in DOCUMENTS:
-        for script in {w for w in path.read_text(encoding="utf-8").split() if w.startswith("/opt/mlhpc/ami/")}:
+        for script in {
+            w for w in path.read_text(encoding="utf-8").split() if w.startswith("/opt/mlhpc/ami/")
+        }:
             name = script.removeprefix("/opt/mlhpc/ami/").rstrip("'\"")
             if name.endswith(".sh") and "*" not in name:
                 assert (SCRIPTS / name).is_file(), f"{path.name} runs {name}"
@@ -90,6 +99,8 @@ def test_every_script_a_component_runs_exists() -> None:
 
 def test_neuron_parameters_follow_the_target() -> None:
     manifest = load_manifest()
-    inf1 = component_parameters(manifest, "neuron", RecipeInputs(scripts_uri="s3://b/k", allow_unverified=False, neuron_target="inf1"))
+    inf1 = component_parameters(
+        manifest, "neuron", RecipeInputs(scripts_uri="s3://b/k", allow_unverified=False, neuron_target="inf1")
+    )
     assert "aws-neuronx-dkms-2.24." in inf1["Packages"] and "runtime-lib" not in inf1["Packages"]
     assert inf1["KeySha256"] == "none"  # null in the manifest: the script refuses it without the override

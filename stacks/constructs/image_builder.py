@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aws_cdk import Token
 from aws_cdk import aws_imagebuilder as imagebuilder
 from constructs import Construct
 
@@ -151,8 +152,14 @@ class ImageRecipe(Construct):
             )
             for key in parameters
         ]
+        # Tokens (the scripts' S3 URL) print differently on every synthesis: the fingerprint (the
+        # scripts asset hash) stands in for them, so the name changes only when content does.
+        stable = {
+            key: {k: v for k, v in values.items() if not Token.is_unresolved(v)}
+            for key, values in parameters.items()
+        }
         content = json.dumps(
-            {"parent": parent_ssm_parameter, "root": root_volume_gib, "parameters": parameters,
+            {"parent": parent_ssm_parameter, "root": root_volume_gib, "parameters": stable,
              "components": [components[k].name for k in parameters], "fingerprint": fingerprint},
             sort_keys=True,
         )  # fmt: skip

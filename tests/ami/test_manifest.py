@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlhpc.ami.manifest import ArtifactKind, ManifestError, load_manifest
-from mlhpc.ami.table import main, render
+from mlhpc.ami.table import BEGIN, END, main, render, update
 from tests.ami.conftest import AMI, COMPONENTS, SCRIPTS
 
 REQUIRED = {
@@ -115,3 +115,26 @@ def test_table_reports_a_broken_manifest_without_a_traceback(
     bad.write_text("schema_version: 1\nartifacts: [\n", encoding="utf-8")
     assert main([str(bad)]) == 1
     assert capsys.readouterr().err.startswith(f"error: {bad} is not valid YAML")
+
+
+def test_the_readme_table_is_generated_from_the_manifest() -> None:
+    readme = (AMI / "README.md").read_text(encoding="utf-8")
+    assert f"{BEGIN}\n{render(load_manifest())}{END}" in readme, (
+        "run: python -m mlhpc.ami.table --update ami/README.md"
+    )
+
+
+def test_update_rewrites_only_between_the_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\nafter\n", encoding="utf-8")
+    assert main(["--update", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith(f"intro\n{BEGIN}\n| component |") and text.endswith(f"{END}\nafter\n")
+    assert update(readme, render(load_manifest())) is False  # idempotent
+
+
+def test_update_refuses_a_readme_without_markers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no table here\n", encoding="utf-8")
+    assert main(["--update", str(readme)]) == 1
+    assert "has no version table markers" in capsys.readouterr().err

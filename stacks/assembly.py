@@ -14,6 +14,7 @@ from mlhpc.config.model import Config
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.hpc_stack import HpcStack
+from stacks.image_stack import ImageStack
 from stacks.network_stack import NetworkStack
 from stacks.storage_stack import StorageStack
 
@@ -30,8 +31,9 @@ def feature_flags() -> dict[str, Any]:
 NETWORK = "NetworkStack"
 STORAGE = "StorageStack"
 HPC = "HpcStack"
+IMAGE = "ImageStack"
 # Every stack the app builds, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC)
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE)
 
 
 @dataclass
@@ -89,8 +91,22 @@ def build_app(
         specs=all_specs() if specs is None else specs,
     )
 
+    stacks: dict[str, Stack] = {NETWORK: network, STORAGE: storage, HPC: hpc}
+    if config.image.enabled:
+        stacks[IMAGE] = ImageStack(
+            app,
+            IMAGE,
+            stack_name=f"{project.name}-image",
+            description="mlhpc: EC2 Image Builder pipelines for the GPU and Inferentia images (ami/)",
+            env=env,
+            config=config.image,
+            project=project.name,
+            vpc=network.vpc,
+            subnet=network.private_subnet_list[0],
+        )
+
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Assembly(app=app, stacks={NETWORK: network, STORAGE: storage, HPC: hpc})
+    return Assembly(app=app, stacks=stacks)

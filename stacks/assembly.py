@@ -14,6 +14,7 @@ from mlhpc.config.model import Config
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.hpc_stack import HpcStack
+from stacks.inference_stack import InferenceStack
 from stacks.network_stack import NetworkStack
 from stacks.storage_stack import StorageStack
 
@@ -30,8 +31,9 @@ def feature_flags() -> dict[str, Any]:
 NETWORK = "NetworkStack"
 STORAGE = "StorageStack"
 HPC = "HpcStack"
+INFERENCE = "InferenceStack"
 # Every stack the app builds, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC)
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, INFERENCE)
 
 
 @dataclass
@@ -89,8 +91,25 @@ def build_app(
         specs=all_specs() if specs is None else specs,
     )
 
+    stacks: dict[str, Stack] = {NETWORK: network, STORAGE: storage, HPC: hpc}
+    if config.inference.enabled:  # optional: an EKS control plane and Inferentia nodes cost money
+        stacks[INFERENCE] = InferenceStack(
+            app,
+            INFERENCE,
+            stack_name=f"{project.name}-inference",
+            description="mlhpc: EKS with CPU and Inferentia node groups serving BERT",
+            env=env,
+            config=config.inference,
+            project=project.name,
+            vpc=network.vpc,
+            private_subnets=network.private_subnet_list,
+            model_bucket=storage.datasets,
+            bucket_key=storage.key,
+            repository=hpc.repositories.get("bert"),
+        )
+
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Assembly(app=app, stacks={NETWORK: network, STORAGE: storage, HPC: hpc})
+    return Assembly(app=app, stacks=stacks)

@@ -96,7 +96,7 @@ def deployment(s: ServiceSettings) -> dict[str, Any]:
             str(s.max_wait_ms),
             "--max-length-tokens",
             str(s.max_length_tokens),
-        ],  # fmt: skip
+        ],
         "ports": [{"name": "http", "containerPort": PORT}],
         "env": [{"name": "MLHPC_MODEL_CACHE", "value": "/tmp/models"}],
         "resources": resources,

@@ -58,7 +58,8 @@ def test_cluster_private_endpoint_kms_secrets_and_every_log_type(example: Templa
     assert sorted(types) == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     assert props["accessConfig"]["authenticationMode"] == "API"
     example.has_resource_properties(
-        "AWS::Logs::LogGroup", {"LogGroupName": "/aws/eks/mlhpc-infer-inference/cluster", "KmsKeyId": Match.any_value()}
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/aws/eks/mlhpc-infer-inference/cluster", "KmsKeyId": Match.any_value()},
     )
 
 
@@ -75,7 +76,9 @@ def test_public_endpoint_only_from_configured_cidrs_and_admin_access_entry() -> 
     assert entry["Properties"]["PrincipalArn"] == "arn:aws:iam::123456789012:role/Admin"
     (policy,) = entry["Properties"]["AccessPolicies"]
     assert policy["AccessScope"] == {"Type": "cluster"}
-    assert json.dumps(policy["PolicyArn"]).endswith(':eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}')
+    assert json.dumps(policy["PolicyArn"]).endswith(
+        ':eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}'
+    )
 
 
 def test_inferentia_node_group_has_neuron_ami_label_and_taint(example: Template) -> None:
@@ -104,7 +107,10 @@ def test_inferentia_node_group_has_neuron_ami_label_and_taint(example: Template)
 
 def test_inf1_is_allowed_and_pins_an_ami_release() -> None:
     t = template(
-        EXAMPLE.replace("instance_types: [inf2.xlarge]", "instance_types: [inf1.xlarge]\n    ami_release_version: 1.35.0-20260101")
+        EXAMPLE.replace(
+            "instance_types: [inf2.xlarge]",
+            "instance_types: [inf1.xlarge]\n    ami_release_version: 1.35.0-20260101",
+        )
     )
     t.has_resource_properties(
         "AWS::EKS::Nodegroup", {"InstanceTypes": ["inf1.xlarge"], "ReleaseVersion": "1.35.0-20260101"}
@@ -113,10 +119,16 @@ def test_inf1_is_allowed_and_pins_an_ami_release() -> None:
 
 def test_exactly_one_neuron_device_plugin(example: Template) -> None:
     daemonsets = [o for o in manifests(example) if o["kind"] == "DaemonSet"]
-    plugins = [d for d in daemonsets if "neuron-device-plugin" in d["spec"]["template"]["spec"]["containers"][0]["image"]]
+    plugins = [
+        d
+        for d in daemonsets
+        if "neuron-device-plugin" in d["spec"]["template"]["spec"]["containers"][0]["image"]
+    ]
     assert len(plugins) == 1, [d["metadata"]["name"] for d in daemonsets]
     spec = plugins[0]["spec"]["template"]["spec"]
-    assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
     assert spec["containers"][0]["image"].endswith(":2.16.18.0")  # pinned, never :latest
 
 
@@ -130,7 +142,13 @@ def test_scheduler_extension_is_optional(example: Template) -> None:
 def test_service_requests_neuroncores_and_tolerates_the_taint(example: Template) -> None:
     objects = manifests(example)
     kinds = {o["kind"] for o in objects if o["metadata"].get("namespace") == "bert"}
-    assert kinds >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceAccount"}
+    assert kinds >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+    }
     (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "bert"]
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -154,18 +172,25 @@ def test_service_role_reads_only_the_model_prefix(example: Template) -> None:
     assert by_sid["ReadModelObjects"]["Action"] == "s3:GetObject"
     resource = json.dumps(by_sid["ReadModelObjects"]["Resource"])
     assert resource.endswith('/models/bert/*"]]}') and "mlhpc-infer-model-bucket-arn" in resource
-    assert by_sid["ListModelPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["models/bert/", "models/bert/*"]}}
+    assert by_sid["ListModelPrefix"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["models/bert/", "models/bert/*"]}
+    }
     assert set(by_sid) == {"ReadModelObjects", "ListModelPrefix", "DecryptModelObjects"}
 
 
-SETTINGS = ServiceSettings(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlhpc/bert:0.1.0", model_uri="s3://b/models/bert/")
+SETTINGS = ServiceSettings(
+    image="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlhpc/bert:0.1.0", model_uri="s3://b/models/bert/"
+)
 
 
 @pytest.mark.parametrize(
     "objects",
     [
         pytest.param(service_objects(SETTINGS), id="bert-neuron"),
-        pytest.param(service_objects(ServiceSettings(image="x:1", model_uri="minilm", accelerator="cpu")), id="bert-cpu"),
+        pytest.param(
+            service_objects(ServiceSettings(image="x:1", model_uri="minilm", accelerator="cpu")),
+            id="bert-cpu",
+        ),
         pytest.param(load_manifest(DEVICE_PLUGIN), id="device-plugin"),
         pytest.param(load_manifest(NEURON_SCHEDULER), id="scheduler"),
     ],

@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--max-queue", type=int, default=256)
-    p.add_argument("--threshold", type=float, default=0.75)
+    p.add_argument("--threshold", type=float, default=0.6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     return p  # fmt: skip
 

@@ -47,7 +47,7 @@ class Args(WorkloadArgs):
     )
     port: int = Field(default=8080, ge=1024, le=65535, description="serve: TCP port.")
     threshold: float = Field(
-        default=0.75, ge=-1, le=1, description="Embedding models: cosine for 'paraphrase'."
+        default=0.6, ge=-1, le=1, description="Embedding models: cosine for 'paraphrase'."
     )
 
 

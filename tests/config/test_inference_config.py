@@ -52,7 +52,7 @@ def test_mixed_generations_are_inf004() -> None:
 @pytest.mark.parametrize(
     ("text", "path", "fragment"),
     [
-        ("  neuron_nodes:\n    instance_types: [g5.xlarge]\n", "inference.neuron_nodes.instance_types",
+        ("  neuron_nodes:\n    instance_types: [g5.xlarge]\n", "inference.neuron_nodes.instance_types[0]",
          "is not an Inferentia instance type"),
         ("  public_endpoint_cidrs: ['0.0.0.0/0']\n", "inference.public_endpoint_cidrs[0]",
          "'0.0.0.0/0' opens the Kubernetes API to 4294967296 addresses"),

@@ -15,6 +15,7 @@ from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.hpc_stack import HpcStack
 from stacks.image_stack import ImageStack
+from stacks.inference_stack import InferenceStack
 from stacks.network_stack import NetworkStack
 from stacks.storage_stack import StorageStack
 
@@ -33,7 +34,8 @@ STORAGE = "StorageStack"
 HPC = "HpcStack"
 IMAGE = "ImageStack"
 # Every stack the app builds, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE)
+INFERENCE = "InferenceStack"
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE, INFERENCE)
 
 
 @dataclass
@@ -103,6 +105,21 @@ def build_app(
             project=project.name,
             vpc=network.vpc,
             subnet=network.private_subnet_list[0],
+        )
+    if config.inference.enabled:  # optional: an EKS control plane and Inferentia nodes cost money
+        stacks[INFERENCE] = InferenceStack(
+            app,
+            INFERENCE,
+            stack_name=f"{project.name}-inference",
+            description="mlhpc: EKS with CPU and Inferentia node groups serving BERT",
+            env=env,
+            config=config.inference,
+            project=project.name,
+            vpc=network.vpc,
+            private_subnets=network.private_subnet_list,
+            model_bucket=storage.datasets,
+            bucket_key=storage.key,
+            repository=hpc.repositories.get("bert"),
         )
 
     for key, value in project.tags.items():

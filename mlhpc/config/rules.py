@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 
 from mlhpc.config.issues import ConfigIssue, Level
-from mlhpc.config.model import CapacityKind, Config
+from mlhpc.config.model import NEURON_CORES, CapacityKind, Config
 from mlhpc.instances import efa_types, lookup
 
 Rule = Callable[[Config], Iterator[ConfigIssue]]
@@ -450,6 +450,52 @@ def _unverified_for(config: Config) -> list[str]:
     return list(dict.fromkeys(missing))
 
 
+def inference_rules(config: Config) -> Iterator[ConfigIssue]:
+    """INF001-INF004: node group sizes, replica range, NeuronCores per pod, one Neuron generation."""
+    inference = config.inference
+    if not inference.enabled:
+        return
+    for name, group in (("system_nodes", inference.system_nodes), ("neuron_nodes", inference.neuron_nodes)):
+        if not group.min_size <= group.desired_size <= group.max_size:
+            yield ConfigIssue(
+                code="INF001",
+                path=f"inference.{name}",
+                value=f"{group.min_size}/{group.desired_size}/{group.max_size}",
+                message=f"node group sizes min {group.min_size}, desired {group.desired_size}, max "
+                f"{group.max_size} are not in order, so EKS rejects the node group",
+                fix=f"set inference.{name} so that min_size <= desired_size <= max_size",
+            )
+    service = inference.service
+    if service.replicas_min > service.replicas_max:
+        yield ConfigIssue(
+            code="INF002",
+            path="inference.service.replicas_min",
+            value=service.replicas_min,
+            message=f"replicas_min {service.replicas_min} is above replicas_max {service.replicas_max}",
+            fix="set inference.service.replicas_min <= replicas_max",
+        )
+    smallest = min(inference.neuron_nodes.instance_types, key=lambda t: NEURON_CORES[t])
+    if service.neuron_cores_per_pod > NEURON_CORES[smallest]:
+        yield ConfigIssue(
+            code="INF003",
+            path="inference.service.neuron_cores_per_pod",
+            value=service.neuron_cores_per_pod,
+            message=f"a pod asks for {service.neuron_cores_per_pod} NeuronCores but {smallest} has only "
+            f"{NEURON_CORES[smallest]}, so it can never be scheduled there",
+            fix=f"set neuron_cores_per_pod to at most {NEURON_CORES[smallest]}, or use larger instance types",
+        )
+    families = sorted({t.split(".")[0] for t in inference.neuron_nodes.instance_types})
+    if len(families) > 1:
+        yield ConfigIssue(
+            code="INF004",
+            path="inference.neuron_nodes.instance_types",
+            value=list(inference.neuron_nodes.instance_types),
+            message="inf1 and inf2 in one node group: a model compiled for one cannot run on the other "
+            "(torch-neuron vs torch-neuronx)",
+            fix="keep one family per config: inf2 (default) or inf1",
+        )
+
+
 RULES: tuple[Rule, ...] = (
     nat_within_azs,
     zones_match_count,
@@ -462,6 +508,7 @@ RULES: tuple[Rule, ...] = (
     capacity_conflicts,
     vcpu_limits,
     image_recipes,
+    inference_rules,
 )
 
 

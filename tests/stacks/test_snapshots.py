@@ -56,7 +56,10 @@ def test_mask_replaces_hashes_and_metadata() -> None:
 
 
 # Optional stacks are off in the default config: their snapshot comes from an example that enables them.
-SNAPSHOT_CONFIGS = {"ImageStack": REPO / "config" / "examples" / "p5-efa-training.yaml"}
+SNAPSHOT_CONFIGS = {
+    "ImageStack": REPO / "config" / "examples" / "p5-efa-training.yaml",
+    "InferenceStack": REPO / "config" / "examples" / "inferentia-bert.yaml",
+}
 
 
 @pytest.mark.parametrize("stack", STACK_IDS)

@@ -1,0 +1,252 @@
+"""Benchmark: dynamic batching against one-request-at-a-time serving, same model, same machine.
+
+``python -m workloads.bert.bench [--quick]`` starts the real server (``python -m
+workloads.bert.server``, its own process) once per configuration and drives it over HTTP with
+the load generator, one sentence pair per request:
+
+- ``serial, 1 client``: max_batch_size 1, one client in a closed loop (the classic sequential baseline);
+- ``serial, N clients``: max_batch_size 1 (the model answers one request at a time), N clients;
+- ``batched, N clients``: dynamic batching (max_batch_size, max_wait_ms), N clients.
+
+It writes ``bench.md``, ``bench.json`` and ``bench.png`` to ``results/bench/bert/`` (or --out)
+and prints the table. ``--url`` drives an already running server instead (e.g. the EKS service
+through ``kubectl port-forward``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from workloads.bert import samples
+from workloads.bert.loadgen import run_load
+
+OUT = Path("results/bench/bert")
+
+
+def payloads() -> list[dict[str, Any]]:
+    """Return one request body per sample pair (one pair each)."""
+    return [{"pairs": [{"text_a": a, "text_b": b}]} for a, b in samples.pairs()]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_server(
+    model: str, *, max_batch_size: int, max_wait_ms: float, device: str = "cpu", max_length: int = 128,
+    threads: int = 0, startup_timeout_s: float = 300.0,
+) -> Iterator[str]:  # fmt: skip
+    """Run ``python -m workloads.bert.server`` in a subprocess; yield its URL once /healthz answers."""
+    port = _free_port()
+    argv = [
+        sys.executable, "-m", "workloads.bert.server", "--model-uri", model, "--host", "127.0.0.1",
+        "--port", str(port), "--device", device, "--max-batch-size", str(max_batch_size),
+        "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max(256, 4 * max_batch_size)),
+        "--max-length-tokens", str(max_length), "--threads", str(threads),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(
+                    f"the server exited with {proc.returncode} before answering: {err[-2000:]}"
+                )
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer /healthz within {startup_timeout_s:.0f} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def scenarios(clients: int, max_batch_size: int) -> list[tuple[str, int, int]]:
+    """Return (name, server max_batch_size, clients) for the baseline(s) and the batched run."""
+    return [
+        ("serial, 1 client", 1, 1),
+        (f"serial, {clients} clients", 1, clients),
+        (f"batched, {clients} clients", max_batch_size, clients),
+    ]
+
+
+def run_bench(
+    *,
+    models: Sequence[str],
+    clients: int = 10,
+    duration_s: float = 20.0,
+    warmup_s: float = 3.0,
+    rate_per_s: float = 0.0,
+    max_batch_size: int = 32,
+    max_wait_ms: float = 5.0,
+    max_length: int = 128,
+    device: str = "cpu",
+    url: str | None = None,
+    log: Any = print,
+) -> list[dict[str, Any]]:
+    """Measure every scenario for every model; return one row per (model, scenario)."""
+    rows: list[dict[str, Any]] = []
+    bodies = payloads()
+    if url is not None:
+        result = run_load(
+            url, bodies, clients=clients, rate_per_s=rate_per_s, duration_s=duration_s, warmup_s=warmup_s
+        )
+        return [
+            {
+                "model": "remote",
+                "scenario": f"{url}, {clients} clients",
+                "max_batch_size": None,
+                **result.summary(),
+            }
+        ]
+    for model in models:
+        for name, batch, n in scenarios(clients, max_batch_size):
+            log(f"bench: {model} / {name} ...")
+            with local_server(
+                model, max_batch_size=batch, max_wait_ms=max_wait_ms, device=device, max_length=max_length
+            ) as server:
+                run_load(server, bodies[:4], clients=1, duration_s=1.0, warmup_s=0.0)  # first-call costs
+                result = run_load(
+                    server, bodies, clients=n, rate_per_s=rate_per_s, duration_s=duration_s, warmup_s=warmup_s
+                )
+            rows.append({"model": model, "scenario": name, "max_batch_size": batch, **result.summary()})
+    return rows
+
+
+def speedups(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Return, per model, batched throughput over each serial baseline's."""
+    out: dict[str, dict[str, float]] = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        batched = [r for r in mine if r["scenario"].startswith("batched")]
+        if not batched:
+            continue
+        for r in mine:
+            if r["scenario"].startswith("serial") and r["pairs_per_s"] > 0:
+                key = "vs_" + r["scenario"].replace(", ", "_").replace(" ", "_")
+                out.setdefault(model, {})[key] = round(batched[0]["pairs_per_s"] / r["pairs_per_s"], 2)
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Return the rows as a markdown table."""
+    head = "| model | scenario | pairs/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|\n"
+    body = "".join(
+        f"| {r['model']} | {r['scenario']} | {r['pairs_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} "
+        f"| {r['p99_ms']:.1f} | {r['error_count']} |\n"
+        for r in rows
+    )
+    return head + body
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Draw throughput and latency percentiles per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = [f"{r['model']}\n{r['scenario']}" for r in rows]
+    x = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(9, 2.2 * len(rows)), 4.5))
+    left.bar(
+        x,
+        [r["pairs_per_s"] for r in rows],
+        color=["#bbbbbb" if r["scenario"].startswith("serial") else "#2a7ab9" for r in rows],
+    )
+    left.set_ylabel("sentence pairs / s")
+    left.set_title("throughput")
+    for i, q in enumerate(("p50_ms", "p90_ms", "p99_ms")):
+        right.bar(x + (i - 1) * 0.27, [r[q] for r in rows], width=0.27, label=q.removesuffix("_ms"))
+    right.set_ylabel("latency (ms)")
+    right.set_yscale("log")
+    right.set_title("latency per request")
+    right.legend()
+    for ax in (left, right):
+        ax.set_xticks(x, labels, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(rows: list[dict[str, Any]], out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """Write bench.md, bench.json and bench.png; return the JSON document."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"settings": settings, "rows": rows, "speedup": speedups(rows), "cpu_count": os.cpu_count()}
+    text = table(rows) + "\nspeedup (batched pairs/s over serial): " + json.dumps(doc["speedup"]) + "\n"
+    (out / "bench.md").write_text(text, encoding="utf-8")
+    (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    plot(rows, out / "bench.png")
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its table."""
+    p = argparse.ArgumentParser(
+        prog="python -m workloads.bert.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="minilm only, 8 s per scenario")
+    p.add_argument(
+        "--model", action="append", help="model(s) to serve (default: minilm and bert-base-random)"
+    )
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--duration-s", type=float, default=None)
+    p.add_argument("--rate-per-s", type=float, default=0.0, help="fixed total request rate (0: closed loop)")
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--max-length-tokens", type=int, default=128)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "neuron"])
+    p.add_argument("--url", default=None, help="drive this running server instead of starting local ones")
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)  # fmt: skip
+    models = args.model or (["minilm"] if args.quick else ["minilm", "bert-base-random"])
+    duration = args.duration_s or (8.0 if args.quick else 20.0)
+    settings = {
+        "models": models, "clients": args.clients, "duration_s": duration, "rate_per_s": args.rate_per_s,
+        "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
+        "max_length_tokens": args.max_length_tokens, "device": args.device, "url": args.url,
+    }  # fmt: skip
+    rows = run_bench(
+        models=models, clients=args.clients, duration_s=duration, rate_per_s=args.rate_per_s,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_length=args.max_length_tokens,
+        device=args.device, url=args.url,
+    )  # fmt: skip
+    doc = write(rows, args.out, settings)
+    print(table(rows))
+    print("speedup (batched pairs/s over serial):", json.dumps(doc["speedup"]))
+    print(f"wrote {args.out}/bench.md, bench.json, bench.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

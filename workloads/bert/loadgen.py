@@ -1,0 +1,149 @@
+"""A load generator for POST /predict: N concurrent clients, closed loop or a fixed total rate.
+
+Closed loop: each client sends its next request as soon as the last one is answered (the
+throughput a server sustains under N users). Fixed rate: requests are scheduled at
+``rate_per_s`` in total, spread over the clients, and latency is measured from the *scheduled*
+send time, so a server that falls behind is charged for the queueing it causes (no coordinated
+omission). Requests scheduled in the window [warmup_s, warmup_s + duration_s) are counted, however
+late they are answered; throughput divides by the window or, when answers run past it, by the time
+to the last answer (an overloaded server is not flattered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    clients: int
+    rate_per_s: float
+    duration_s: float
+    ok: int = 0
+    pairs_ok: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0  # window start to the last counted answer (>= duration_s)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def throughput_rps(self) -> float:
+        """Answered requests per second in the measured window."""
+        return self.ok / max(self.duration_s, self.elapsed_s)
+
+    @property
+    def pairs_per_s(self) -> float:
+        """Answered sentence pairs per second in the measured window."""
+        return self.pairs_ok / max(self.duration_s, self.elapsed_s)
+
+    def percentile_ms(self, q: float) -> float:
+        """Return a latency percentile in milliseconds (nan without answers)."""
+        if not self.latencies_s:
+            return float("nan")
+        return float(np.percentile(np.asarray(self.latencies_s), q) * 1000)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the numbers as a flat dict."""
+        return {
+            "clients": self.clients,
+            "rate_per_s": self.rate_per_s,
+            "duration_s": self.duration_s,
+            "requests_ok": self.ok,
+            "pairs_ok": self.pairs_ok,
+            "throughput_rps": round(self.throughput_rps, 2),
+            "pairs_per_s": round(self.pairs_per_s, 2),
+            "p50_ms": round(self.percentile_ms(50), 2),
+            "p90_ms": round(self.percentile_ms(90), 2),
+            "p99_ms": round(self.percentile_ms(99), 2),
+            "errors": dict(self.errors),
+            "error_count": sum(self.errors.values()),
+        }
+
+
+async def _run(
+    url: str,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    clients: int,
+    rate_per_s: float,
+    duration_s: float,
+    warmup_s: float,
+    timeout_s: float,
+) -> LoadResult:
+    result = LoadResult(clients=clients, rate_per_s=rate_per_s, duration_s=duration_s)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    start = time.perf_counter()
+    window = (start + warmup_s, start + warmup_s + duration_s)
+    counter = itertools.count()
+    endpoint = url.rstrip("/") + "/predict"
+
+    async def client(index: int, http: httpx.AsyncClient) -> None:
+        n = 0
+        while True:
+            if rate_per_s > 0:
+                # Client i sends requests i, i+N, i+2N, ... of one global schedule at rate_per_s.
+                scheduled = start + (index + n * clients) / rate_per_s
+                n += 1
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            else:
+                scheduled = time.perf_counter()
+            if scheduled >= window[1]:
+                return
+            payload = payloads[next(counter) % len(payloads)]
+            try:
+                response = await http.post(endpoint, json=payload)
+                outcome = str(response.status_code)
+            except httpx.HTTPError as err:
+                outcome = type(err).__name__
+            done = time.perf_counter()
+            if scheduled < window[0]:
+                continue
+            result.elapsed_s = max(result.elapsed_s, done - window[0])
+            if outcome == "200":
+                result.ok += 1
+                result.pairs_ok += len(payload["pairs"])
+                result.latencies_s.append(done - scheduled)
+            else:
+                result.errors[outcome] += 1
+
+    async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as http:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    return result
+
+
+def run_load(
+    url: str,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    clients: int = 10,
+    rate_per_s: float = 0.0,
+    duration_s: float = 10.0,
+    warmup_s: float = 2.0,
+    timeout_s: float = 30.0,
+) -> LoadResult:
+    """Drive ``url`` with ``clients`` concurrent clients (``rate_per_s`` 0: closed loop); return the result."""
+    if clients < 1 or duration_s <= 0 or rate_per_s < 0 or not payloads:
+        raise ValueError("need clients >= 1, duration_s > 0, rate_per_s >= 0 and at least one payload")
+    return asyncio.run(
+        _run(
+            url,
+            payloads,
+            clients=clients,
+            rate_per_s=rate_per_s,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            timeout_s=timeout_s,
+        )
+    )

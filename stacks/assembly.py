@@ -13,9 +13,11 @@ from cdk_nag import AwsSolutionsChecks
 from mlhpc.config.model import Config
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
+from stacks.analytics_stack import AnalyticsStack
 from stacks.hpc_stack import HpcStack
 from stacks.network_stack import NetworkStack
 from stacks.storage_stack import StorageStack
+from stacks.studio_stack import StudioStack
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -30,8 +32,10 @@ def feature_flags() -> dict[str, Any]:
 NETWORK = "NetworkStack"
 STORAGE = "StorageStack"
 HPC = "HpcStack"
+ANALYTICS = "AnalyticsStack"  # only when analytics.enabled
+STUDIO = "StudioStack"  # only when studio.enabled
 # Every stack the app builds, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC)
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, ANALYTICS, STUDIO)
 
 
 @dataclass
@@ -89,8 +93,42 @@ def build_app(
         specs=all_specs() if specs is None else specs,
     )
 
+    stacks: dict[str, Stack] = {NETWORK: network, STORAGE: storage, HPC: hpc}
+    analytics = None
+    if config.analytics.enabled:
+        analytics = AnalyticsStack(
+            app,
+            ANALYTICS,
+            stack_name=f"{project.name}-analytics",
+            description="mlhpc: EMR (Hive, Spark, Trino/Presto) on the Glue catalog behind LDAP over TLS",
+            env=env,
+            config=config.analytics,
+            project=project.name,
+            vpc=network.vpc,
+            subnet=network.private_subnet_list[0],
+            datasets=storage.datasets,
+            data_key=storage.key,
+            bucket_removal=config.storage.buckets.removal_policy,
+        )
+        stacks[ANALYTICS] = analytics
+    if config.studio.enabled:
+        stacks[STUDIO] = StudioStack(
+            app,
+            STUDIO,
+            stack_name=f"{project.name}-studio",
+            description="mlhpc: VPC-only SageMaker Studio domain with access to EMR",
+            env=env,
+            config=config.studio,
+            project=project.name,
+            vpc=network.vpc,
+            subnets=network.private_subnet_list,
+            endpoints_security_group=network.endpoints.security_group,
+            storage=storage,
+            analytics=analytics,
+        )
+
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Assembly(app=app, stacks={NETWORK: network, STORAGE: storage, HPC: hpc})
+    return Assembly(app=app, stacks=stacks)

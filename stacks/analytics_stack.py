@@ -241,8 +241,6 @@ class AnalyticsStack(Stack):
             self.ldap.allow_ldaps_from(self.cluster.primary_security_group, "LDAPS from the EMR primary node")
             # HiveServer2 and Trino/Presto need a working directory when they start.
             self.cluster.cluster.node.add_dependency(self.ldap.instance)
-        if config.tls.certificate_bundle_s3_uri is None:
-            self.cluster.security_configuration.node.add_dependency(tls)
 
         self.query_clients_security_group = ec2.SecurityGroup(
             self, "QueryClientsSecurityGroup", vpc=vpc, allow_all_outbound=False,
@@ -269,7 +267,10 @@ class AnalyticsStack(Stack):
             "LdapUrl": (directory.url, "Directory HiveServer2 and Trino/Presto authenticate against"),
             "ClientCaUri": (self.client_ca_uri, "PEM of the CA clients verify the coordinator with"),
             "ArtifactsBucketName": (self.artifacts.bucket_name, "EMR logs, TLS bundle, LDAP CA"),
-            "AirportsTableLocation": (table_location, "Put the full airports CSV here (same columns)"),
+            "AirportsTablePrefix": (
+                config.airports_prefix,
+                "Prefix in the datasets bucket of the airports table: put the full CSV there (same columns)",
+            ),
         }
         for name, secret in self.query_secrets.items():
             key = "".join(p.capitalize() for p in re.split("[-_]", name))

@@ -101,7 +101,8 @@ class StudioStack(Stack):
         )
         self.execution_role.add_managed_policy(storage.data_access_policy)
         statements = self._statements(project, analytics)
-        self.execution_role.attach_inline_policy(iam.Policy(self, "ExecutionPolicy", statements=statements))
+        execution_policy = iam.Policy(self, "ExecutionPolicy", statements=statements)
+        self.execution_role.attach_inline_policy(execution_policy)
         self._acknowledge(project)
 
         # --- lifecycle config: the Trino/Presto client and the coordinator's CA -------------------
@@ -167,7 +168,7 @@ class StudioStack(Stack):
                 jupyter_lab_app_settings=jupyter,
             ),
         )
-        self.domain.node.add_dependency(self.execution_role)
+        self.domain.node.add_dependency(execution_policy)  # permissions in place before apps start
         self.profiles = {
             name: sagemaker.CfnUserProfile(
                 self,

@@ -71,7 +71,9 @@ _SAFE_SECRET_KEYS = re.compile(
     r"(SecretArn|SecretId|SecretName|SecretsManager|SecretString(Template)?|GenerateSecretString|"
     r"PasswordLength|PasswordPolicy|ExcludeCharacters|GenerateStringKey|TokenKey|HttpTokens|"
     r"HttpPutResponseHopLimit|ExcludePunctuation|RequireEachIncludedType|IncludeSpace|KmsKeyId|"
-    r"RequireSecureTransport|SecretOptions|ValueFrom|PasswordParameter|SecretsManagerSecret)$"
+    r"RequireSecureTransport|SecretOptions|ValueFrom|PasswordParameter|SecretsManagerSecret|"
+    # Trino/Presto's password-authenticator.properties: the value names the plugin ('ldap').
+    r"password-authenticator\.name)$"
 )
 _PATTERNS = {
     "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),

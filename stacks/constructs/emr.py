@@ -85,9 +85,8 @@ class EmrCluster(Construct):
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description=f"{name}: EMR nodes (EMRFS, Glue catalog, KMS, bootstrap files)",
         )
-        self.instance_role.attach_inline_policy(
-            iam.Policy(self, "InstancePolicy", statements=list(instance_statements))
-        )
+        instance_policy = iam.Policy(self, "InstancePolicy", statements=list(instance_statements))
+        self.instance_role.attach_inline_policy(instance_policy)
         profile = iam.CfnInstanceProfile(self, "InstanceProfile", roles=[self.instance_role.role_name])
         self.service_role = iam.Role(
             self,
@@ -278,10 +277,8 @@ class EmrCluster(Construct):
             ),
             tags=[{"key": EMR_MANAGED_TAG[0], "value": EMR_MANAGED_TAG[1]}],  # type: ignore[list-item]
         )
-        for child in (self.instance_role, self.service_role):
-            for policy in child.node.children:
-                if isinstance(policy, iam.Policy):
-                    self.cluster.node.add_dependency(policy)
+        # The roles' inline policies must exist before EMR uses the roles.
+        self.cluster.node.add_dependency(instance_policy, service_policy)
         acknowledge(
             self.cluster,
             "AwsSolutions-EMR6",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -86,7 +86,10 @@ class SelfSignedTlsBundle(Construct):
             log_group=log_group,
             reserved_concurrent_executions=1,
         )
-        function.node.add_dependency(role)
+        # The function reaches its role through Fn::GetAtt already; CDK's extra DependsOn only trips cfn-lint W3005.
+        cfn_function = function.node.default_child
+        assert isinstance(cfn_function, CfnResource)
+        cfn_function.add_deletion_override("DependsOn")
         resource = CustomResource(
             self,
             "Bundle",

@@ -272,7 +272,8 @@ class AnalyticsStack(Stack):
                 "Prefix in the datasets bucket of the airports table: put the full CSV there (same columns)",
             ),
         }
-        for name, secret in self.query_secrets.items():
+        # Existing directories bring their own secrets (config lists them); only ours are output.
+        for name, secret in (self.query_secrets if self.ldap is not None else {}).items():
             key = "".join(p.capitalize() for p in re.split("[-_]", name))
             outputs[f"DataWranglerSecret{key}"] = (
                 secret.secret_arn,

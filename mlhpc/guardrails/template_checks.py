@@ -79,7 +79,8 @@ _PATTERNS = {
     "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
     "a PEM private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "a password assignment": re.compile(
-        r"(?i)\b(password|passwd|pwd|secret)\b\s*[:=]\s*['\"]?(?!\$|\{\{resolve:|<|%)[^\s'\"$]{4,}"
+        # (?<!:) skips ARNs, whose resource type ':secret:' is a name, not an assignment.
+        r"(?i)(?<!:)\b(password|passwd|pwd|secret)\b\s*[:=]\s*['\"]?(?!\$|\{\{resolve:|<|%)[^\s'\"$]{4,}"
     ),
 }
 # Passwords from public examples and defaults that must never appear anywhere.

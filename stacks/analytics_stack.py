@@ -273,10 +273,10 @@ class AnalyticsStack(Stack):
             ),
         }
         # Existing directories bring their own secrets (config lists them); only ours are output.
-        for name, secret in (self.query_secrets if self.ldap is not None else {}).items():
+        for name, user_secret in (self.query_secrets if self.ldap is not None else {}).items():
             key = "".join(p.capitalize() for p in re.split("[-_]", name))
             outputs[f"DataWranglerSecret{key}"] = (
-                secret.secret_arn,
+                user_secret.secret_arn,
                 f"Secret for {name}: username, password, jdbcURL (Data Wrangler EMR connection)",
             )
         if self.ldap is not None:

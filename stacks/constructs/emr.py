@@ -71,12 +71,12 @@ class EmrCluster(Construct):
         self.service_access_security_group.add_egress_rule(
             self.core_security_group, ec2.Port.tcp(8443), "EMR service to core and task nodes"
         )
-        for group in (
+        for managed in (
             self.primary_security_group,
             self.core_security_group,
             self.service_access_security_group,
         ):
-            Tags.of(group).add(*EMR_MANAGED_TAG)
+            Tags.of(managed).add(*EMR_MANAGED_TAG)
 
         # --- roles ------------------------------------------------------------------------------
         self.instance_role = iam.Role(
@@ -275,7 +275,7 @@ class EmrCluster(Construct):
             auto_termination_policy=emr.CfnCluster.AutoTerminationPolicyProperty(
                 idle_timeout=config.idle_timeout_s
             ),
-            tags=[{"key": EMR_MANAGED_TAG[0], "value": EMR_MANAGED_TAG[1]}],  # type: ignore[list-item]
+            tags=[{"key": EMR_MANAGED_TAG[0], "value": EMR_MANAGED_TAG[1]}],
         )
         # The roles' inline policies must exist before EMR uses the roles.
         self.cluster.node.add_dependency(instance_policy, service_policy)

@@ -2,7 +2,7 @@
 
 Tear-down: CloudFormation deletes the domain only after every app and space in it is deleted,
 and it never deletes the home EFS file system Studio creates (nor, while apps run, their ENIs).
-The README's "Tear down Studio" section lists the commands.
+docs/analytics-studio.md ("Tear down") lists the commands.
 """
 
 from __future__ import annotations

@@ -118,6 +118,9 @@ run-%: setup ## run a workload on this machine: make run-pinn ARGS="--workers 2 
 submit-%: setup ## submit a workload to AWS and follow it: make submit-pinn ARGS="--nodes 2 --detach"
 	@$(BIN)/mlhpc submit $* --config $(CONFIG) $(ARGS)
 
+submit-bert: setup ## deploy the BERT service to the EKS cluster: make submit-bert ARGS="--image URI --model-uri s3://... [--dry-run]"
+	@$(BIN)/python -m workloads.bert.deploy $(ARGS)
+
 bench-%: setup ## a workload's benchmark, table + plot in results/bench/<workload>/: make bench-qnn
 	@$(BIN)/python -m workloads.$*.bench $(ARGS)
 

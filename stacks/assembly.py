@@ -13,11 +13,13 @@ from cdk_nag import AwsSolutionsChecks
 from mlhpc.config.model import Config
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
+from stacks.analytics_stack import AnalyticsStack
 from stacks.hpc_stack import HpcStack
 from stacks.image_stack import ImageStack
 from stacks.inference_stack import InferenceStack
 from stacks.network_stack import NetworkStack
 from stacks.storage_stack import StorageStack
+from stacks.studio_stack import StudioStack
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -33,9 +35,11 @@ NETWORK = "NetworkStack"
 STORAGE = "StorageStack"
 HPC = "HpcStack"
 IMAGE = "ImageStack"
-# Every stack the app builds, in dependency order.
-INFERENCE = "InferenceStack"
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE, INFERENCE)
+INFERENCE = "InferenceStack"  # only when inference.enabled
+ANALYTICS = "AnalyticsStack"  # only when analytics.enabled
+STUDIO = "StudioStack"  # only when studio.enabled
+# Every stack the app can build, in dependency order.
+STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE, INFERENCE, ANALYTICS, STUDIO)
 
 
 @dataclass
@@ -120,6 +124,38 @@ def build_app(
             model_bucket=storage.datasets,
             bucket_key=storage.key,
             repository=hpc.repositories.get("bert"),
+        )
+    analytics = None
+    if config.analytics.enabled:
+        analytics = AnalyticsStack(
+            app,
+            ANALYTICS,
+            stack_name=f"{project.name}-analytics",
+            description="mlhpc: EMR (Hive, Spark, Trino/Presto) on the Glue catalog behind LDAP over TLS",
+            env=env,
+            config=config.analytics,
+            project=project.name,
+            vpc=network.vpc,
+            subnet=network.private_subnet_list[0],
+            datasets=storage.datasets,
+            data_key=storage.key,
+            bucket_removal=config.storage.buckets.removal_policy,
+        )
+        stacks[ANALYTICS] = analytics
+    if config.studio.enabled:
+        stacks[STUDIO] = StudioStack(
+            app,
+            STUDIO,
+            stack_name=f"{project.name}-studio",
+            description="mlhpc: VPC-only SageMaker Studio domain with access to EMR",
+            env=env,
+            config=config.studio,
+            project=project.name,
+            vpc=network.vpc,
+            subnets=network.private_subnet_list,
+            endpoints_security_group=network.endpoints.security_group,
+            storage=storage,
+            analytics=analytics,
         )
 
     for key, value in project.tags.items():

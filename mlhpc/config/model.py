@@ -527,6 +527,138 @@ class InferenceConfig(Section):
     service: InferenceServiceConfig = InferenceServiceConfig()
 
 
+# --- analytics (EMR, LDAP) and studio ---------------------------------------------------------
+
+_LDAP_NAME = r"^[a-z][a-z0-9_-]{1,31}$"
+_DNS_ZONE = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){1,4}[a-z]{2,63}$"
+_S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+$"
+
+
+class QueryEngine(StrEnum):
+    """The SQL engine EMR runs next to Hive: Trino (EMR's 'trino') or PrestoDB (EMR's 'presto')."""
+
+    TRINO = "trino"
+    PRESTODB = "prestodb"
+
+
+class EmrConfig(Section):
+    """The EMR cluster: release, instance groups, scaling and idle auto-termination."""
+
+    release_label: str = Field(
+        default="emr-7.5.0", pattern=r"^emr-7\.\d{1,2}\.\d{1,2}$", description="An EMR 7.x release label."
+    )
+    query_engine: QueryEngine = QueryEngine.TRINO
+    primary_instance_type: str = Field(default="m6i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    core_instance_type: str = Field(default="m6i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    core_instance_count: int = Field(default=2, ge=1, le=100)
+    max_instance_count: int = Field(
+        default=6,
+        ge=2,
+        le=200,
+        description="Managed scaling ceiling: primary excluded, core + task instances.",
+    )
+    ebs_volume_gib: int = Field(default=64, ge=32, le=16384, description="gp3 data volume per instance.")
+    idle_timeout_s: int = Field(
+        default=3600, ge=60, le=604_800, description="Auto-terminate after this long without running work."
+    )
+    log_expiry_days: int = Field(default=30, ge=1, le=3650)
+
+
+class LdapUserConfig(Section):
+    """A directory user; the password is generated in Secrets Manager, never written anywhere."""
+
+    name: str = Field(pattern=_LDAP_NAME, description="The uid, also the Trino/Hive user name.")
+    groups: tuple[Annotated[str, Field(pattern=_LDAP_NAME)], ...] = ("analysts",)
+
+
+class ExistingDirectoryConfig(Section):
+    """A directory you already run (Active Directory, OpenLDAP): EMR authenticates against it over LDAPS."""
+
+    url: str = Field(pattern=r"^ldaps://[A-Za-z0-9.-]+(:\d{1,5})?$", description="ldaps://host[:port] only.")
+    user_bind_pattern: str = Field(
+        description="DN of a user with ${USER} for the name, e.g. uid=${USER},ou=people,dc=corp,dc=example"
+    )
+    ca_certificate_s3_uri: str = Field(
+        pattern=_S3_URI, description="PEM of the CA that signed the directory."
+    )
+    query_user_secret_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws[\w-]*:secretsmanager:")], ...] = ()
+
+
+class LdapConfig(Section):
+    """The directory HiveServer2 and Trino/Presto authenticate against: our OpenLDAP, or an existing one."""
+
+    existing: ExistingDirectoryConfig | None = None
+    instance_type: str = Field(default="t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    base_dn: str = Field(default="dc=mlhpc,dc=internal", pattern=r"^dc=[a-z0-9-]+(,dc=[a-z0-9-]+)*$")
+    users: tuple[LdapUserConfig, ...] = Field(default=(LdapUserConfig(name="studio-user"),), min_length=1)
+    groups: tuple[Annotated[str, Field(pattern=_LDAP_NAME)], ...] = ("analysts",)
+    query_group: str = Field(
+        default="analysts",
+        pattern=_LDAP_NAME,
+        description="Only members may use HiveServer2 and Trino/Presto.",
+    )
+
+
+class TlsConfig(Section):
+    """In-transit TLS for EMR: a PEM zip you provide, or a generated self-signed one (not for production)."""
+
+    certificate_bundle_s3_uri: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+\.zip$",
+        description="EMR PEM zip (privateKey.pem, certificateChain.pem, trustedCertificates.pem); "
+        "unset: a self-signed bundle is generated at deploy time.",
+    )
+    ca_certificate_s3_uri: str | None = Field(
+        default=None, pattern=_S3_URI, description="PEM of the CA of that bundle, for clients (Studio)."
+    )
+
+
+class AnalyticsConfig(Section):
+    """AnalyticsStack: EMR with Hive, Spark and Trino/Presto on the Glue catalog, LDAP over TLS."""
+
+    enabled: bool = Field(
+        default=False, description="EMR and LDAP cost money while they run; off by default."
+    )
+    dns_zone: str = Field(
+        default="analytics.mlhpc.internal",
+        pattern=_DNS_ZONE,
+        description="Private hosted zone: ldap.<zone> and query.<zone> (the TLS names clients use).",
+    )
+    emr: EmrConfig = EmrConfig()
+    ldap: LdapConfig = LdapConfig()
+    tls: TlsConfig = TlsConfig()
+    airports_prefix: str = Field(
+        default="tables/airports/",
+        pattern=r"^[a-z0-9][a-z0-9_/-]*/$",
+        description="Prefix in the datasets bucket holding the airports CSV (sample or full).",
+    )
+
+
+class StudioInstanceType(StrEnum):
+    """Small JupyterLab instance types for the default space settings."""
+
+    T3_MEDIUM = "ml.t3.medium"
+    T3_LARGE = "ml.t3.large"
+    M5_LARGE = "ml.m5.large"
+    M5_XLARGE = "ml.m5.xlarge"
+    M6I_LARGE = "ml.m6i.large"
+    M6I_XLARGE = "ml.m6i.xlarge"
+
+
+class StudioConfig(Section):
+    """StudioStack: a VPC-only SageMaker Studio domain that reaches EMR privately."""
+
+    enabled: bool = Field(
+        default=False, description="A Studio domain (EFS, apps) costs money; off by default."
+    )
+    user_profiles: tuple[Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")], ...] = Field(
+        default=("studio-user",), min_length=1
+    )
+    default_instance_type: StudioInstanceType = StudioInstanceType.T3_MEDIUM
+    idle_timeout_minutes: int = Field(default=60, ge=60, le=525_600, description="JupyterLab idle shutdown.")
+    ebs_volume_gib: int = Field(default=5, ge=5, le=16384, description="Default space storage per user.")
+
+
 class Config(Section):
     """The whole deployment: one section per stack."""
 
@@ -536,3 +668,5 @@ class Config(Section):
     hpc: HpcConfig = HpcConfig()
     image: ImageConfig = ImageConfig()
     inference: InferenceConfig = InferenceConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    studio: StudioConfig = StudioConfig()

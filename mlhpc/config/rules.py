@@ -496,6 +496,113 @@ def inference_rules(config: Config) -> Iterator[ConfigIssue]:
         )
 
 
+def ldap_directory(config: Config) -> Iterator[ConfigIssue]:
+    """ANA001-ANA004: users, groups and the query group of the managed directory must agree."""
+    ana = config.analytics
+    ldap = ana.ldap
+    if not ana.enabled or ldap.existing is not None:
+        return
+    seen: set[str] = set()
+    for index, user in enumerate(ldap.users):
+        if user.name in seen:
+            yield ConfigIssue(
+                code="ANA004",
+                path=f"analytics.ldap.users[{index}].name",
+                value=user.name,
+                message=f"user '{user.name}' is listed twice; each uid is one directory entry and one secret",
+                fix="list each user once",
+            )
+        seen.add(user.name)
+        for group in user.groups:
+            if group not in ldap.groups:
+                yield ConfigIssue(
+                    code="ANA001",
+                    path=f"analytics.ldap.users[{index}].groups",
+                    value=list(user.groups),
+                    message=f"user '{user.name}' is in group '{group}', which analytics.ldap.groups does not list",
+                    fix=f"add '{group}' to analytics.ldap.groups, or remove it from the user's groups",
+                )
+    members = {group for user in ldap.users for group in user.groups}
+    for index, group in enumerate(ldap.groups):
+        if group not in members:
+            yield ConfigIssue(
+                code="ANA002",
+                path=f"analytics.ldap.groups[{index}]",
+                value=group,
+                message=f"group '{group}' has no member; an LDAP groupOfNames needs at least one",
+                fix=f"add '{group}' to some user's groups, or remove it from analytics.ldap.groups",
+            )
+    if ldap.query_group not in ldap.groups:
+        yield ConfigIssue(
+            code="ANA003",
+            path="analytics.ldap.query_group",
+            value=ldap.query_group,
+            message=f"query group '{ldap.query_group}' is not one of analytics.ldap.groups, so nobody could query",
+            fix=f"set query_group to one of: {', '.join(ldap.groups) or '(add a group first)'}",
+        )
+
+
+def analytics_network(config: Config) -> Iterator[ConfigIssue]:
+    """ANA005/ANA006: EMR and the LDAP host need egress; a real TLS bundle needs its CA for clients."""
+    ana = config.analytics
+    if not ana.enabled:
+        return
+    if config.network.nat_gateways == 0:
+        yield ConfigIssue(
+            code="ANA005",
+            path="network.nat_gateways",
+            value=0,
+            message="analytics is enabled but the private subnets have no NAT gateway: the LDAP host cannot "
+            "install slapd and EMR cannot reach its service endpoints",
+            fix="set network.nat_gateways: 1 (or more), or set analytics.enabled: false",
+        )
+    tls = ana.tls
+    if (tls.certificate_bundle_s3_uri is None) != (tls.ca_certificate_s3_uri is None):
+        yield ConfigIssue(
+            code="ANA006",
+            path="analytics.tls",
+            value={k: v for k, v in tls.model_dump().items() if v},
+            message="a TLS bundle and the PEM of its CA go together: clients (Studio, Data Wrangler) verify "
+            "the coordinator with the CA",
+            fix="set both certificate_bundle_s3_uri and ca_certificate_s3_uri, or neither (self-signed)",
+        )
+
+
+STUDIO_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs")
+
+
+def studio_network(config: Config) -> Iterator[ConfigIssue]:
+    """STU001/STU002: a VPC-only domain reaches SageMaker through endpoints (or NAT) and EMR if enabled."""
+    if not config.studio.enabled:
+        return
+    if not config.analytics.enabled:
+        yield ConfigIssue(
+            code="STU001",
+            level=Level.WARNING,
+            path="studio.enabled",
+            value=True,
+            message="Studio is enabled without analytics: the domain has no EMR cluster to query",
+            fix="set analytics.enabled: true to give Studio Trino/Hive, or keep it for notebooks only",
+        )
+    have = {e.value for e in config.network.interface_endpoints}
+    missing = [e for e in STUDIO_ENDPOINTS if e not in have]
+    if missing:
+        no_nat = config.network.nat_gateways == 0
+        yield ConfigIssue(
+            code="STU002",
+            level=Level.ERROR if no_nat else Level.INFO,
+            path="network.interface_endpoints",
+            value=missing,
+            message=f"a VPC-only Studio domain calls {', '.join(missing)}; without "
+            + (
+                "a NAT gateway it cannot reach them"
+                if no_nat
+                else "their endpoints that traffic goes through NAT"
+            ),
+            fix=f"add {', '.join(missing)} to network.interface_endpoints",
+        )
+
+
 RULES: tuple[Rule, ...] = (
     nat_within_azs,
     zones_match_count,
@@ -509,6 +616,9 @@ RULES: tuple[Rule, ...] = (
     vcpu_limits,
     image_recipes,
     inference_rules,
+    ldap_directory,
+    analytics_network,
+    studio_network,
 )
 
 

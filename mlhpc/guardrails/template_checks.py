@@ -71,13 +71,16 @@ _SAFE_SECRET_KEYS = re.compile(
     r"(SecretArn|SecretId|SecretName|SecretsManager|SecretString(Template)?|GenerateSecretString|"
     r"PasswordLength|PasswordPolicy|ExcludeCharacters|GenerateStringKey|TokenKey|HttpTokens|"
     r"HttpPutResponseHopLimit|ExcludePunctuation|RequireEachIncludedType|IncludeSpace|KmsKeyId|"
-    r"RequireSecureTransport|SecretOptions|ValueFrom|PasswordParameter|SecretsManagerSecret)$"
+    r"RequireSecureTransport|SecretOptions|ValueFrom|PasswordParameter|SecretsManagerSecret|"
+    # Trino/Presto's password-authenticator.properties: the value names the plugin ('ldap').
+    r"password-authenticator\.name)$"
 )
 _PATTERNS = {
     "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
     "a PEM private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "a password assignment": re.compile(
-        r"(?i)\b(password|passwd|pwd|secret)\b\s*[:=]\s*['\"]?(?!\$|\{\{resolve:|<|%)[^\s'\"$]{4,}"
+        # (?<!:) skips ARNs, whose resource type ':secret:' is a name, not an assignment.
+        r"(?i)(?<!:)\b(password|passwd|pwd|secret)\b\s*[:=]\s*['\"]?(?!\$|\{\{resolve:|<|%)[^\s'\"$]{4,}"
     ),
 }
 # Passwords from public examples and defaults that must never appear anywhere.

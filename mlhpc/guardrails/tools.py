@@ -138,7 +138,11 @@ class Skip:
 
 def load_skips(path: Path = CHECKOV_SKIPS) -> list[Skip]:
     """Read the checkov skip list; every entry must give a check, resource patterns and a reason."""
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    text = path.read_text(encoding="utf-8")
+    entries = yaml.safe_load(text) or []
+    declared = sum(1 for line in text.splitlines() if line.startswith("- check:"))
+    if declared != len(entries) or text.count("\n  resources:") != len(entries):
+        raise ValueError(f"{path}: every entry needs exactly one '- check:' and one 'resources:' line")
     skips = []
     for index, entry in enumerate(entries):
         reason = str(entry.get("reason", "")).strip()

@@ -50,7 +50,8 @@ BAD_INPUTS = [
         "netwrk:\n  cidr: 10.0.0.0/16\n",
         "netwrk",
         "unknown key 'netwrk' (did you mean 'network'?)",
-        "rename it to 'network'; allowed keys here: hpc, image, inference, network, project, storage",
+        "rename it to 'network'; allowed keys here: analytics, hpc, image, inference, network, project, storage, "
+        "studio",
     ),
     (
         "network:\n  cidr: 10.0.0.0/33\n",

@@ -51,7 +51,11 @@ def test_checkov_skips_each_have_a_reason_and_narrow_patterns() -> None:
 
 
 def test_a_skip_covers_only_matching_resources() -> None:
-    (skip,) = [s for s in load_skips() if s.check == "CKV_AWS_117"]
+    (skip,) = [
+        s
+        for s in load_skips()
+        if s.check == "CKV_AWS_117" and any("RestrictDefaultSG" in p for p in s.resources)
+    ]
     assert skip.matches(
         "CKV_AWS_117", "AWS::Lambda::Function.CustomVpcRestrictDefaultSGCustomResourceProviderHandler1"
     )

@@ -55,6 +55,15 @@ def test_instance_without_launch_template_fails() -> None:
         ({"Config": "-----BEGIN RSA PRIVATE KEY-----\nMII..."}, "contains a PEM private key"),
         ({"Script": "ldap_password=welcome123"}, "contains the known password 'welcome123'"),
         ({"Script": "db password: s3cr3tvalue"}, "contains a password assignment"),
+        ({"ConfigurationProperties": {"password-authenticator.name": "ldap"}}, None),  # EMR's plugin name
+        (
+            {"Resource": "arn:aws:secretsmanager:us-east-1:111122223333:secret:dw-alice-AbCdEf"},
+            None,
+        ),  # an ARN
+        (
+            {"ConfigurationProperties": {"ldap.bind-password": "hunter2hunter2"}},
+            "ldap.bind-password holds a literal",
+        ),
     ],
 )
 def test_secret_literals_are_found(props: dict[str, Any], expected: str | None) -> None:

@@ -12,7 +12,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.assembly import STACK_IDS
+from stacks.assembly import ANALYTICS, STACK_IDS, STUDIO
 from tests.conftest import REPO, load_template
 
 pytestmark = pytest.mark.synth
@@ -59,6 +59,8 @@ def test_mask_replaces_hashes_and_metadata() -> None:
 SNAPSHOT_CONFIGS = {
     "ImageStack": REPO / "config" / "examples" / "p5-efa-training.yaml",
     "InferenceStack": REPO / "config" / "examples" / "inferentia-bert.yaml",
+    ANALYTICS: REPO / "config" / "examples" / "analytics-studio.yaml",
+    STUDIO: REPO / "config" / "examples" / "analytics-studio.yaml",
 }
 
 

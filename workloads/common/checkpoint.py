@@ -32,7 +32,17 @@ class CheckpointMismatch(RuntimeError):
 
 
 class Preempted(Exception):
-    """Raised after a checkpoint was saved because SIGTERM asked the job to stop."""
+    """Raised when SIGTERM asked the job to stop: after saving a checkpoint, or (saved=False) with none.
+
+    A job without checkpoints (a short solve) raises ``Preempted(saved=False)`` instead of
+    writing partial results: the retry then starts over rather than trusting a truncated run.
+    """
+
+    def __init__(self, *, saved: bool = True) -> None:
+        super().__init__(
+            "stopped after saving a checkpoint" if saved else "stopped before finishing; nothing saved"
+        )
+        self.saved = saved
 
 
 class GracefulStop:

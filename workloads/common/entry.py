@@ -217,13 +217,19 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
             where = output.publish()
             print(f"{spec.name}: outputs in {where}", flush=True)
         return EXIT_OK
-    except Preempted:
-        print(
-            f"{spec.name}: stopped by {stop.signal_name or 'signal'} after saving a checkpoint in "
-            f"{checkpoint_location}; exit {RESUMABLE_EXIT_CODE} so the retry resumes from it",
-            file=sys.stderr,
-            flush=True,
-        )
+    except Preempted as preempted:
+        why = stop.signal_name or "signal"
+        if preempted.saved:
+            text = (
+                f"{spec.name}: stopped by {why} after saving a checkpoint in {checkpoint_location}; "
+                f"exit {RESUMABLE_EXIT_CODE} so the retry resumes from it"
+            )
+        else:
+            text = (
+                f"{spec.name}: stopped by {why} before finishing; no partial results were written and "
+                f"exit {RESUMABLE_EXIT_CODE} makes the retry start over"
+            )
+        print(text, file=sys.stderr, flush=True)
         return RESUMABLE_EXIT_CODE
     except (WorkloadError, CheckpointMismatch, storage.StorageError, SpecError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from workloads.common import sagemaker
+from workloads.common.checkpoint import Preempted
 from workloads.common.entry import RunContext, WorkloadError, run
 from workloads.superradiance.initial import load_state
 from workloads.superradiance.plots import emission_plot, sweep_plot
@@ -92,6 +93,9 @@ def job(args: Args, ctx: RunContext) -> Mapping[str, Any]:
     if rho0 is not None and args.N > 12:
         raise WorkloadError(f"an initial state file needs N <= 12 (dense 2^(N+1) matrices), got N={args.N}")
     result = solve(args, rho0=rho0, stop=lambda: ctx.stop.requested, log=ctx.log)
+    if ctx.stop.requested:
+        # The integrator stopped early: a truncated series must not pass for a finished run.
+        raise Preempted(saved=False)
     _write(ctx, result)
     metrics = result.metrics()
     ctx.log(

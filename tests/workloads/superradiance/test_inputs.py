@@ -139,3 +139,22 @@ def test_spec_defaults_and_demo():
     assert SPEC.default_backend.value == "sagemaker"
     assert SPEC.args.model_validate(SPEC.demo_args).N == 8
     assert SPEC.parse_sets(["N=1000", "method=symmetric"]).N == 1000
+
+
+def test_a_stop_request_writes_no_partial_results(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """SIGTERM mid-solve: exit 143 for the retry, and no truncated result.npz passing for a finished run."""
+    from workloads.common import checkpoint
+    from workloads.superradiance.main import main
+
+    original = checkpoint.GracefulStop.requested
+
+    def requested(self):  # type: ignore[no-untyped-def]
+        self.signal_name = "SIGTERM"
+        return True
+
+    monkeypatch.setattr(checkpoint.GracefulStop, "requested", property(requested))
+    code = main(["--N", "4", "--method", "general", "--couplings", "random", "--out", str(tmp_path)])
+    monkeypatch.setattr(checkpoint.GracefulStop, "requested", original)
+    assert code == checkpoint.RESUMABLE_EXIT_CODE
+    assert not (tmp_path / "result.npz").exists()
+    assert "before finishing; no partial results were written" in capsys.readouterr().err

@@ -36,6 +36,7 @@ from stacks.constructs.emr_configs import (
 )
 from stacks.constructs.ldap import LdapServer
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.stateful import removal_policy
 from stacks.constructs.tls_bundle import SelfSignedTlsBundle
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "analytics"
@@ -74,9 +75,7 @@ class AnalyticsStack(Stack):
         datasets = s3.Bucket.from_bucket_arn(
             self, "DatasetsBucket", producer.export_value(datasets.bucket_arn, name=self.datasets_export)
         )
-        removal = (
-            RemovalPolicy.DESTROY if bucket_removal is RemovalPolicyName.DESTROY else RemovalPolicy.RETAIN
-        )
+        removal = removal_policy(bucket_removal)
         self.key = kms.Key(
             self, "Key", description=f"{project} analytics: EMR local disks and logs, LDAP secrets, TLS bundle",
             enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,

@@ -26,6 +26,7 @@ from mlhpc.registry import pascal
 from mlhpc.spec import WorkloadSpec
 from stacks.constructs.compute import NodeComputeEnvironment, NodeLaunchTemplate
 from stacks.constructs.job_definitions import JobContext, WorkloadJobDefinition
+from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.node_setup import node_user_data
 from stacks.constructs.queue_metrics import QueueMetrics
 from stacks.constructs.retention import retention
@@ -65,25 +66,7 @@ class HpcStack(Stack):
             self, "Key", description="Encrypts mlhpc job logs and notifications", enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )  # fmt: skip
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogs",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{self.region}:{Aws.ACCOUNT_ID}:*"
-                    }
-                },
-            )
-        )
+        allow_cloudwatch_logs(self.key, resource="*")
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowEventBridgeToPublishEncrypted",

@@ -27,6 +27,7 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc.config.model import InferenceConfig
+from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
 from workloads.bert.k8s import ACCELERATOR_LABEL, NEURON_TAINT_KEY, ServiceSettings, service_objects
@@ -78,26 +79,7 @@ class InferenceStack(Stack):
             self, "Key", description="Encrypts EKS secrets and control-plane logs", enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )  # fmt: skip
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogs",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:"
-                        f"{self.account}:log-group:/aws/eks/{cluster_name}/*"
-                    }
-                },
-            )
-        )
+        allow_cloudwatch_logs(self.key, resource=f"log-group:/aws/eks/{cluster_name}/*")
         # EKS writes control-plane logs to this group name; creating it first sets retention and KMS.
         self.control_plane_logs = logs.LogGroup(
             self, "ControlPlaneLogs", log_group_name=f"/aws/eks/{cluster_name}/cluster",

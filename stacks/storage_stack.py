@@ -16,12 +16,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from mlhpc.config.model import EfsThroughput, RemovalPolicyName, StorageConfig
+from mlhpc.config.model import EfsThroughput, StorageConfig
 from stacks.constructs.buckets import AccessLogBucket, SecureBucket
 from stacks.constructs.lustre import LustreScratch
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.stateful import removal_policy
 
-_REMOVAL = {RemovalPolicyName.RETAIN: RemovalPolicy.RETAIN, RemovalPolicyName.DESTROY: RemovalPolicy.DESTROY}
 _IA = {
     1: efs.LifecyclePolicy.AFTER_1_DAY, 7: efs.LifecyclePolicy.AFTER_7_DAYS, 14: efs.LifecyclePolicy.AFTER_14_DAYS,
     30: efs.LifecyclePolicy.AFTER_30_DAYS, 60: efs.LifecyclePolicy.AFTER_60_DAYS,
@@ -48,7 +48,7 @@ class StorageStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        bucket_removal = _REMOVAL[config.buckets.removal_policy]
+        bucket_removal = removal_policy(config.buckets.removal_policy)
         self.key = kms.Key(
             self,
             "DataKey",
@@ -113,7 +113,7 @@ class StorageStack(Stack):
                 config=config.fsx,
                 bucket=self.datasets,
                 key=self.key,
-                removal_policy=_REMOVAL[config.fsx.removal_policy],
+                removal_policy=removal_policy(config.fsx.removal_policy),
             )
 
         self.data_access_policy = self._data_access_policy()
@@ -203,7 +203,7 @@ class StorageStack(Stack):
             if config.efs.throughput_mode is EfsThroughput.ELASTIC
             else efs.ThroughputMode.BURSTING,
             lifecycle_policy=_IA[ia] if ia else None,
-            removal_policy=_REMOVAL[config.efs.removal_policy],
+            removal_policy=removal_policy(config.efs.removal_policy),
         )
         # Deny every request not made over TLS: /efs is mounted with `-o tls`.
         file_system.add_to_resource_policy(

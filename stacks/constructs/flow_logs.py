@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mlhpc.config.model import FlowLogsConfig
+from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
 
@@ -40,29 +41,7 @@ class EncryptedFlowLogs(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
-        # CloudWatch Logs encrypts with the key on the log group's behalf; the
-        # encryption-context condition limits it to this account's log groups.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key only
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{Aws.PARTITION}:logs:{region}:{Aws.ACCOUNT_ID}:log-group:*"
-                        )
-                    }
-                },
-            )
-        )
+        allow_cloudwatch_logs(self.key, sid="AllowCloudWatchLogsForThisAccount")
 
         self.log_group = logs.LogGroup(
             self,

@@ -24,16 +24,24 @@ from workloads.common import dist
 
 
 def bare_loop(buf: torch.Tensor, iters: int, *, blocking: bool) -> float:
-    """Return the seconds of one all-reduce over `iters` back-to-back calls, nothing else."""
+    """Return the seconds of one all-reduce over `iters` back-to-back calls, nothing else.
+
+    On a GPU the loop ends with one device synchronisation (NCCL calls return once enqueued);
+    in blocking mode it synchronises after every call, as the harness does.
+    """
+    sync = torch.cuda.synchronize if buf.is_cuda else (lambda: None)
     tdist.barrier()
+    sync()
     t0 = time.perf_counter()
     if blocking:
         for _ in range(iters):
             tdist.all_reduce(buf)
+            sync()
     else:
         works = [tdist.all_reduce(buf, async_op=True) for _ in range(iters)]
         for w in works:
             w.wait()
+        sync()
     return (time.perf_counter() - t0) / iters
 
 
@@ -44,10 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="65536,1048576,4194304")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="gloo on cpu, NCCL on cuda")
     args = parser.parse_args(argv)
     rdzv = dist.from_env()
-    tdist.init_process_group("gloo", init_method=rdzv.init_method, rank=rdzv.rank, world_size=rdzv.world_size)
-    coll = Collective("all_reduce", dtype="float32", op="sum", device=torch.device("cpu"))
+    if args.device == "cuda":
+        device = torch.device("cuda", rdzv.local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    tdist.init_process_group(
+        backend, init_method=rdzv.init_method, rank=rdzv.rank, world_size=rdzv.world_size
+    )
+    coll = Collective("all_reduce", dtype="float32", op="sum", device=device)
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:
         send, recv = coll.buffers(size // 4, "in_place")
@@ -57,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             harness, bare = [], []
             for _ in range(args.repeats):  # interleaved: drifts in machine load hit both alike
                 harness.append(coll.mean_over_ranks(coll.run(send, recv, args.iters, blocking=blocking)))
-                t = torch.tensor([bare_loop(recv, args.iters, blocking=blocking)], dtype=torch.float64)
+                t = torch.tensor(
+                    [bare_loop(recv, args.iters, blocking=blocking)], dtype=torch.float64, device=device
+                )
                 tdist.all_reduce(t)
                 bare.append(float(t.item()) / coll.ranks)
             results.append(
@@ -76,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     if rdzv.is_main:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps({"ranks": rdzv.world_size, "iters": args.iters, "rows": results}, indent=1)
+            json.dumps(
+                {"ranks": rdzv.world_size, "backend": backend, "iters": args.iters, "rows": results}, indent=1
+            )
         )
     tdist.destroy_process_group()
     return 0

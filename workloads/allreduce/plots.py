@@ -25,12 +25,17 @@ def busbw_plot(
     memcpy_gbps: float | None = None,
     reference: Reference | None = None,
 ) -> None:
-    """Plot busbw against message size for each layout (and the bounds it is compared with)."""
+    """Plot busbw against message size for each layout (and the bounds it is compared with).
+
+    With one rank the bus factor 2(n-1)/n is 0 and busbw says nothing, so the plot shows algbw
+    (the local copy speed) instead and says so on its axis.
+    """
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    metric = "busbw" if any(res.busbw > 0 for r in rows for res in r.results.values()) else "algbw"
     for place in PLACES:
-        pts = [(r.size, r.results[place].busbw) for r in rows if place in r.results]
+        pts = [(r.size, getattr(r.results[place], metric)) for r in rows if place in r.results]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=f"busbw {LABELS[place]}")
+            ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=f"{metric} {LABELS[place]}")
     if reference is not None:
         ax.plot(
             [r[0] for r in reference.rows],
@@ -44,7 +49,7 @@ def busbw_plot(
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("message size (bytes)")
-    ax.set_ylabel("bus bandwidth (GB/s)")
+    ax.set_ylabel("bus bandwidth (GB/s)" if metric == "busbw" else "algorithm bandwidth (GB/s), one rank")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

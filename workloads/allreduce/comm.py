@@ -47,8 +47,12 @@ def init(rdzv: Rendezvous, *, backend: str, device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     timeout = timedelta(minutes=10)
+    # Naming the rank's GPU binds NCCL's communicator to it up front (no guessing from the rank).
+    device_id = device if device.type == "cuda" else None
     if rdzv.world_size == 1:
-        tdist.init_process_group(backend, store=tdist.HashStore(), rank=0, world_size=1, timeout=timeout)
+        tdist.init_process_group(
+            backend, store=tdist.HashStore(), rank=0, world_size=1, timeout=timeout, device_id=device_id
+        )
     else:
         tdist.init_process_group(
             backend,
@@ -56,6 +60,7 @@ def init(rdzv: Rendezvous, *, backend: str, device: torch.device) -> None:
             rank=rdzv.rank,
             world_size=rdzv.world_size,
             timeout=timeout,
+            device_id=device_id,
         )
 
 

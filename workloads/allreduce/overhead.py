@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cpu")
     backend = "nccl" if device.type == "cuda" else "gloo"
     tdist.init_process_group(
-        backend, init_method=rdzv.init_method, rank=rdzv.rank, world_size=rdzv.world_size
+        backend,
+        init_method=rdzv.init_method,
+        rank=rdzv.rank,
+        world_size=rdzv.world_size,
+        device_id=device if device.type == "cuda" else None,
     )
     coll = Collective("all_reduce", dtype="float32", op="sum", device=device)
     results = []

@@ -27,6 +27,7 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc.config.model import InferenceConfig
+from stacks.constructs.framework import tidy_generated_providers
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
@@ -291,6 +292,10 @@ class InferenceStack(Stack):
         provider = self.node.find_child("@aws-cdk--aws-eks.KubectlProvider")
         nested = provider.nested_stack_resource  # type: ignore[attr-defined]
         nested.add_override("DependsOn", [self.get_logical_id(kubectl_policy.node.default_child)])  # type: ignore[arg-type]
+        # The providers' own nested stacks: sids on CDK's statements, no DependsOn beside a GetAtt.
+        for child in self.node.children:
+            if child.node.id.startswith("@aws-cdk--aws-eks"):  # ClusterResourceProvider, KubectlProvider
+                tidy_generated_providers(child)
 
     def _acknowledge_framework(self, cluster_name: str) -> None:
         """Acknowledge, finding by finding, what the EKS L2 construct's own roles and providers trigger."""

@@ -20,6 +20,9 @@ class StackReport:
     template: Path
     resources: int
     size_bytes: int
+    nested: list[Path] = field(
+        default_factory=list
+    )  # nested stacks' templates, checked as part of this stack
     findings: dict[str, list[Finding]] = field(default_factory=lambda: {g: [] for g in GUARDS})
     acknowledged: dict[str, int] = field(default_factory=lambda: {g: 0 for g in GUARDS})
 
@@ -63,11 +66,32 @@ def templates_in(cdk_out: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def nested_templates_of(cdk_out: Path, stack: str) -> list[Path]:
+    """Return the templates of a stack's nested stacks (file assets of the stack named *.nested.template.json).
+
+    Constructs such as aws-eks put their providers in nested stacks; those templates are deployed
+    with the parent, so every guard checks them as part of it.
+    """
+    assets = cdk_out / f"{stack}.assets.json"
+    if not assets.is_file():
+        return []
+    files = json.loads(assets.read_text(encoding="utf-8")).get("files", {})
+    paths = {entry["source"].get("path", "") for entry in files.values()}
+    return sorted(cdk_out / p for p in paths if p.endswith(".nested.template.json"))
+
+
+def _in_nested(path: Path, findings: list[Finding]) -> list[Finding]:
+    """Prefix each finding's resource with the nested template it was found in."""
+    name = path.name.removesuffix(".nested.template.json")
+    return [Finding(f.code, f"{name}/{f.resource}", f.message) for f in findings]
+
+
 def run_guardrails(cdk_out: str | Path, *, checkov: bool = True) -> GuardrailReport:
-    """Run every guard over a synthesized cloud assembly and return the per-stack report."""
+    """Run every guard over a synthesized cloud assembly (nested stacks included); return the per-stack report."""
     cdk_out = Path(cdk_out)
     templates = templates_in(cdk_out)
     reports = {}
+    by_file = {}
     for stack, path in templates.items():
         template = json.loads(path.read_text(encoding="utf-8"))
         report = StackReport(
@@ -75,10 +99,19 @@ def run_guardrails(cdk_out: str | Path, *, checkov: bool = True) -> GuardrailRep
             template=path,
             resources=len(template.get("Resources", {})),
             size_bytes=path.stat().st_size,
+            nested=nested_templates_of(cdk_out, stack),
         )
         report.findings["mlhpc"] = run_checks(template)
         report.findings["limits"] = limit_findings(path)
+        for nested in report.nested:
+            inner = json.loads(nested.read_text(encoding="utf-8"))
+            report.resources += len(inner.get("Resources", {}))
+            report.findings["mlhpc"] += _in_nested(nested, run_checks(inner))
+            report.findings["limits"] += _in_nested(nested, limit_findings(nested))
+            by_file[nested.name] = stack
         reports[stack] = report
+        by_file[path.name] = stack
+    every_template = [path for stack in reports.values() for path in (stack.template, *stack.nested)]
 
     open_nag, acknowledged = nag_findings(cdk_out)
     for finding in open_nag:
@@ -90,11 +123,10 @@ def run_guardrails(cdk_out: str | Path, *, checkov: bool = True) -> GuardrailRep
         if stack in reports:
             reports[stack].acknowledged["cdk-nag"] += 1
 
-    by_file = {path.name: stack for stack, path in templates.items()}
-    for finding in cfn_lint_findings(list(templates.values())):
+    for finding in cfn_lint_findings(every_template):
         reports[by_file[finding.resource.split(":", 1)[0]]].findings["cfn-lint"].append(finding)
     if checkov:
-        failed, skipped = checkov_findings(list(templates.values()))
+        failed, skipped = checkov_findings(every_template)
         for finding in failed:
             reports[by_file[finding.resource.split(":", 1)[0]]].findings["checkov"].append(finding)
         for finding in skipped:
@@ -102,4 +134,12 @@ def run_guardrails(cdk_out: str | Path, *, checkov: bool = True) -> GuardrailRep
     return GuardrailReport(cdk_out=cdk_out, stacks=list(reports.values()), acknowledged_nag=acknowledged)
 
 
-__all__ = ["GUARDS", "Finding", "GuardrailReport", "StackReport", "run_guardrails", "templates_in"]
+__all__ = [
+    "GUARDS",
+    "Finding",
+    "GuardrailReport",
+    "StackReport",
+    "nested_templates_of",
+    "run_guardrails",
+    "templates_in",
+]

@@ -128,11 +128,14 @@ class Skip:
     check: str
     resources: tuple[str, ...]
     reason: str
+    templates: tuple[str, ...] = ("*",)  # template file names (globs) the skip applies to
 
-    def matches(self, check_id: str, resource: str) -> bool:
-        """True when this skip covers a failed check on a resource ('Type.LogicalId')."""
-        return check_id == self.check and any(
-            fnmatch.fnmatch(resource, pattern) for pattern in self.resources
+    def matches(self, check_id: str, resource: str, template: str = "") -> bool:
+        """True when this skip covers a failed check on a resource ('Type.LogicalId') in a template file."""
+        return (
+            check_id == self.check
+            and any(fnmatch.fnmatch(resource, pattern) for pattern in self.resources)
+            and any(fnmatch.fnmatch(template, pattern) for pattern in self.templates)
         )
 
 
@@ -150,7 +153,12 @@ def load_skips(path: Path = CHECKOV_SKIPS) -> list[Skip]:
             raise ValueError(
                 f"{path} entry {index}: needs check, resources and a reason of a sentence or more"
             )
-        skips.append(Skip(check=entry["check"], resources=tuple(entry["resources"]), reason=reason))
+        templates = tuple(entry.get("templates") or ("*",))
+        skips.append(
+            Skip(
+                check=entry["check"], resources=tuple(entry["resources"]), reason=reason, templates=templates
+            )
+        )
     return skips
 
 
@@ -189,7 +197,6 @@ def checkov_findings(
             resource = check.get("resource", "")
             file = Path(check.get("file_path", "")).name
             finding = Finding(check["check_id"], f"{file}:{resource}", check.get("check_name", ""))
-            (skipped if any(s.matches(check["check_id"], resource) for s in skips) else failed).append(
-                finding
-            )
+            covered = any(s.matches(check["check_id"], resource, file) for s in skips)
+            (skipped if covered else failed).append(finding)
     return failed, skipped

@@ -47,6 +47,8 @@ def test_checkov_skips_each_have_a_reason_and_narrow_patterns() -> None:
     for skip in skips:
         assert skip.check.startswith("CKV_")
         assert all(p != "*" for p in skip.resources), f"{skip.check} skips every resource"
+        if any(p.endswith(".*") for p in skip.resources):  # every resource of a type: only in named templates
+            assert "*" not in skip.templates, f"{skip.check} skips a whole resource type in every template"
         assert len(skip.reason) >= 40
 
 
@@ -63,3 +65,13 @@ def test_a_skip_covers_only_matching_resources() -> None:
     assert not skip.matches(
         "CKV_AWS_116", "AWS::Lambda::Function.CustomVpcRestrictDefaultSGCustomResourceProviderX"
     )
+
+
+def test_a_template_scoped_skip_covers_only_those_templates() -> None:
+    (skip,) = [s for s in load_skips() if s.check == "CKV_AWS_158" and s.templates != ("*",)]
+    nested = "InferenceStackawscdkawseksKubectlProvider5C0D0AC1.nested.template.json"
+    assert skip.matches("CKV_AWS_158", "AWS::Logs::LogGroup.HandlerLogGroup50A7B41D", nested)
+    assert not skip.matches(
+        "CKV_AWS_158", "AWS::Logs::LogGroup.HandlerLogGroup50A7B41D", "InferenceStack.template.json"
+    )
+    assert not skip.matches("CKV_AWS_158", "AWS::Logs::LogGroup.AnyGroup", "HpcStack.template.json")

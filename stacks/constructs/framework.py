@@ -6,7 +6,7 @@ from aws_cdk import CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import IConstruct
 
 # CDK's provider that empties the VPC default security group (restrictDefaultSecurityGroup).
 RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
@@ -45,7 +45,7 @@ def _sid_for(statement: dict[str, object], taken: set[str]) -> str:
     return sid
 
 
-def tidy_generated_providers(scope: Construct) -> None:
+def tidy_generated_providers(scope: IConstruct) -> None:
     """Bring CDK-generated provider resources under ``scope`` (e.g. aws-eks's nested stacks) up to our guards.
 
     - every IAM statement gets a ``sid`` (named after its first action) where CDK wrote none; the

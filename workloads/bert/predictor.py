@@ -102,6 +102,7 @@ class Predictor:
         self.max_length = min(max_length, loaded.max_positions, static[1] if static else max_length)
         self.threshold = threshold
         self.labels = loaded.labels or LABELS
+        self.chunk_overhead_tokens = CHUNK_OVERHEAD_TOKENS
 
     def _tokenize(self, first: list[str], second: list[str] | None) -> tuple[list[Any], list[bool]]:
         """Return per-input encodings (lists, unpadded, truncated to max_length) and truncation flags.
@@ -145,7 +146,7 @@ class Predictor:
         encoded, truncated = self._tokenize(first, second)
         if self.engine.static_shape:
             return self.engine.run(self._tensors(encoded, self.engine.static_shape[1])), truncated
-        chunks = plan_chunks([len(ids) for ids, _ in encoded])
+        chunks = plan_chunks([len(ids) for ids, _ in encoded], self.chunk_overhead_tokens)
         outputs = []
         for chunk in chunks:
             part = [encoded[i] for i in chunk]

@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from workloads.bert import engines
+from workloads.bert.models import LoadedModel
 from workloads.bert.predictor import Pair, Predictor, plan_chunks
 from workloads.bert.rawhttp import ConnectError, ProtocolError, RawHttpClient
 
@@ -52,14 +54,19 @@ def test_plan_chunks_keeps_equal_lengths_together_and_a_pair_whole() -> None:
     assert plan_chunks([]) == []
 
 
-def test_chunked_batch_answers_equal_one_at_a_time(minilm_predictor: Predictor) -> None:
-    # Sorting into chunks and restoring the order must give every pair its own answer: pairs of very
-    # different lengths (so several chunks) against each pair alone. 1e-5: float32 summation order.
-    long = "The committee said on Tuesday that it would publish the full report on the budget next month."
-    pairs = [Pair("Rates rose.", "Prices went up."), Pair(long, long[::-1]), Pair("Tea.", long)] * 3
-    together = minilm_predictor.predict(pairs)
+def test_chunked_batch_answers_equal_one_at_a_time(tiny: LoadedModel) -> None:
+    # Sorting into chunks and restoring the order must give every pair its own answer. Overhead 0
+    # makes every distinct length its own chunk; each pair alone is the reference (1e-5: float32
+    # summation order only).
+    predictor = Predictor(tiny, engines.build_engine(tiny, device="cpu"), max_length=32)
+    predictor.chunk_overhead_tokens = 0
+    words = ["the", "committee", "said", "on", "tuesday", "that", "it", "would", "publish", "the", "report"]
+    pairs = [Pair(" ".join(words[:k]), " ".join(words[-j:])) for k, j in ((1, 9), (8, 2), (3, 3), (11, 1))]
+    lengths = [len(predictor.loaded.tokenizer(p.text_a, p.text_b)["input_ids"]) for p in pairs]
+    assert len(plan_chunks(lengths, 0)) > 1
+    together = predictor.predict(pairs)
     for pair, answer in zip(pairs, together, strict=True):
-        assert answer.similarity == pytest.approx(minilm_predictor.predict([pair])[0].similarity, abs=1e-5)
+        assert answer.probabilities == pytest.approx(predictor.predict([pair])[0].probabilities, abs=1e-5)
 
 
 async def _serve_once(response: bytes) -> tuple[asyncio.Server, int]:

@@ -154,7 +154,7 @@ class NeuronEngine:
     device = Device.NEURON
 
     def __init__(self, head: Head, *, sdk: ModuleType, batch_size: int, seq_len: int) -> None:
-        self.static_shape = (batch_size, seq_len)
+        self.static_shape: tuple[int, int] | None = (batch_size, seq_len)
         self.batch_size = batch_size
         example = (
             torch.zeros(batch_size, seq_len, dtype=torch.long),
@@ -204,7 +204,7 @@ class OrtEngine:
     """
 
     device = Device.CPU
-    static_shape = None
+    static_shape: tuple[int, int] | None = None
 
     def __init__(self, head: Head, *, threads: int = 0) -> None:
         try:

@@ -93,7 +93,7 @@ class RawHttpClient:
 
     async def _read_chunked(self) -> bytes:
         assert self._reader is not None
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

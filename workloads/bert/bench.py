@@ -50,17 +50,24 @@ def _free_port() -> int:
 @contextmanager
 def local_server(
     model: str, *, max_batch_size: int, max_wait_ms: float, device: str = "cpu", max_length: int = 128,
-    threads: int = 0, startup_timeout_s: float = 300.0,
+    threads: int = 0, runtime: str = "torch", startup_timeout_s: float = 300.0,
 ) -> Iterator[str]:  # fmt: skip
-    """Run ``python -m workloads.bert.server`` in a subprocess; yield its URL once /healthz answers."""
+    """Run ``python -m workloads.bert.server`` in a subprocess; yield its URL once /healthz answers.
+
+    OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): the server shares its
+    cores with its own event loop and the load generator, and spinning intra-op threads starve
+    them (measured here with another process on one core: a batch-1 MiniLM forward with two spinning
+    threads took 154 ms, with passive ones 24 ms).
+    """
     port = _free_port()
     argv = [
         sys.executable, "-m", "workloads.bert.server", "--model-uri", model, "--host", "127.0.0.1",
         "--port", str(port), "--device", device, "--max-batch-size", str(max_batch_size),
         "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max(256, 4 * max_batch_size)),
-        "--max-length-tokens", str(max_length), "--threads", str(threads),
+        "--max-length-tokens", str(max_length), "--threads", str(threads), "--runtime", runtime,
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout_s
@@ -108,6 +115,7 @@ def run_bench(
     max_wait_ms: float = 5.0,
     max_length: int = 128,
     device: str = "cpu",
+    runtime: str = "torch",
     url: str | None = None,
     log: Any = print,
 ) -> list[dict[str, Any]]:
@@ -130,8 +138,9 @@ def run_bench(
         for name, batch, n in scenarios(clients, max_batch_size):
             log(f"bench: {model} / {name} ...")
             with local_server(
-                model, max_batch_size=batch, max_wait_ms=max_wait_ms, device=device, max_length=max_length
-            ) as server:
+                model, max_batch_size=batch, max_wait_ms=max_wait_ms, device=device, max_length=max_length,
+                runtime=runtime,
+            ) as server:  # fmt: skip
                 run_load(server, bodies[:4], clients=1, duration_s=1.0, warmup_s=0.0)  # first-call costs
                 result = run_load(
                     server, bodies, clients=n, rate_per_s=rate_per_s, duration_s=duration_s, warmup_s=warmup_s
@@ -226,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--max-length-tokens", type=int, default=128)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "neuron"])
+    p.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime"], help="CPU engine")
     p.add_argument("--url", default=None, help="drive this running server instead of starting local ones")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)  # fmt: skip
@@ -234,12 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {
         "models": models, "clients": args.clients, "duration_s": duration, "rate_per_s": args.rate_per_s,
         "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
-        "max_length_tokens": args.max_length_tokens, "device": args.device, "url": args.url,
+        "max_length_tokens": args.max_length_tokens, "device": args.device, "runtime": args.runtime, "url": args.url,
     }  # fmt: skip
     rows = run_bench(
         models=models, clients=args.clients, duration_s=duration, rate_per_s=args.rate_per_s,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_length=args.max_length_tokens,
-        device=args.device, url=args.url,
+        device=args.device, runtime=args.runtime, url=args.url,
     )  # fmt: skip
     doc = write(rows, args.out, settings)
     print(table(rows))

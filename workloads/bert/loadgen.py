@@ -7,6 +7,11 @@ send time, so a server that falls behind is charged for the queueing it causes (
 omission). Requests scheduled in the window [warmup_s, warmup_s + duration_s) are counted, however
 late they are answered; throughput divides by the window or, when answers run past it, by the time
 to the last answer (an overloaded server is not flattered).
+
+The clients are coroutines in one process, each with its own keep-alive HTTP/1.1 connection
+written and parsed directly on asyncio streams (``http://`` URLs; ``https://`` goes through
+httpx). The generator usually shares the machine with the server it measures, so its own CPU
+cost counts: httpx spends about 2.4 ms of CPU per request here, the raw client a tenth of that.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import numpy as np
+
+from workloads.bert.rawhttp import HttpError, RawHttpClient
+
+Post = Callable[[dict[str, Any]], Awaitable[int]]
 
 
 @dataclass
@@ -87,7 +96,7 @@ async def _run(
     counter = itertools.count()
     endpoint = url.rstrip("/") + "/predict"
 
-    async def client(index: int, http: httpx.AsyncClient) -> None:
+    async def client(index: int, post: Post) -> None:
         n = 0
         while True:
             if rate_per_s > 0:
@@ -103,9 +112,8 @@ async def _run(
                 return
             payload = payloads[next(counter) % len(payloads)]
             try:
-                response = await http.post(endpoint, json=payload)
-                outcome = str(response.status_code)
-            except httpx.HTTPError as err:
+                outcome = str(await post(payload))
+            except (httpx.HTTPError, HttpError) as err:
                 outcome = type(err).__name__
             done = time.perf_counter()
             if scheduled < window[0]:
@@ -118,8 +126,21 @@ async def _run(
             else:
                 result.errors[outcome] += 1
 
+    if endpoint.startswith("http://"):
+        raws = [RawHttpClient(endpoint, timeout_s=timeout_s) for _ in range(clients)]
+        try:
+            await asyncio.gather(*(client(i, raws[i].post_json) for i in range(clients)))
+        finally:
+            for raw in raws:
+                raw.close()
+        return result
+
     async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as http:
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
+
+        async def post_httpx(payload: dict[str, Any]) -> int:
+            return (await http.post(endpoint, json=payload)).status_code
+
+        await asyncio.gather(*(client(i, post_httpx) for i in range(clients)))
     return result
 
 

@@ -16,7 +16,7 @@ def job(args: Args, ctx: RunContext) -> Mapping[str, Any]:
 
         argv = [
             "--model-uri", args.model_uri, "--port", str(args.port), "--device", args.device,
-            "--precision", args.precision, "--max-length-tokens", str(args.max_length_tokens),
+            "--precision", args.precision, "--runtime", args.runtime, "--max-length-tokens", str(args.max_length_tokens),
             "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
             "--max-queue", str(args.max_queue), "--threshold", str(args.threshold),
         ]  # fmt: skip
@@ -42,6 +42,7 @@ def job(args: Args, ctx: RunContext) -> Mapping[str, Any]:
         max_wait_ms=args.max_wait_ms,
         max_length=args.max_length_tokens,
         device=args.device if args.device != "auto" else "cpu",
+        runtime=args.runtime,
         url=args.url,
         log=ctx.log,
     )

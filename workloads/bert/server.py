@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "neuron"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime"], help="CPU engine")
     p.add_argument("--max-length-tokens", type=int, default=128)
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
@@ -224,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_predictor(
-    model_uri: str, *, device: str, precision: str, max_length: int, max_batch_size: int, threshold: float
-) -> Predictor:
+    model_uri: str, *, device: str, precision: str, max_length: int, max_batch_size: int, threshold: float,
+    runtime: str = "torch",
+) -> Predictor:  # fmt: skip
     """Load a model and build its engine and predictor (Neuron compiles for max_batch_size x max_length)."""
     from workloads.bert import engines, models
 
@@ -236,6 +238,7 @@ def make_predictor(
         precision=precision,
         static_batch=max(1, min(max_batch_size, 8)),
         static_seq_len=max_length,
+        runtime=runtime,
     )
     return Predictor(loaded, engine, max_length=max_length, threshold=threshold)
 
@@ -258,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_length=args.max_length_tokens,
             max_batch_size=args.max_batch_size,
             threshold=args.threshold,
+            runtime=args.runtime,
         )
         settings = ServeSettings(
             max_batch_size=args.max_batch_size,

@@ -27,6 +27,10 @@ class Args(WorkloadArgs):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         default="auto", description="Weights: auto = bf16/fp16 on a GPU, fp32 on CPU (Neuron auto-casts)."
     )
+    runtime: Literal["torch", "onnxruntime"] = Field(
+        default="torch",
+        description="CPU engine: PyTorch eager, or ONNX Runtime (needs the onnxruntime package).",
+    )
     max_length_tokens: int = Field(
         default=128, ge=8, le=512, description="Tokens per input; longer is truncated."
     )

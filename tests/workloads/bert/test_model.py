@@ -139,3 +139,27 @@ def test_neuron_path_pads_to_the_static_shape_and_matches_cpu(tiny: models.Loade
     assert sdk.traced_shapes == [(4, 16)] and sdk.calls == [(8, 16)]
     for g, w in zip(got, want, strict=True):
         assert g.probabilities == pytest.approx(w.probabilities, abs=1e-5)
+
+
+def test_onnxruntime_engine_matches_pytorch(tiny: models.LoadedModel) -> None:
+    # Reference: the same Head in PyTorch eager. 1e-5 on probabilities: both fp32, only the
+    # kernels' summation order differs (measured difference about 2e-7 for MiniLM embeddings).
+    pytest.importorskip("onnxruntime")
+    pairs = [Pair("a short one", "two"), Pair("a much longer first sentence for the model", "ok")]
+    ort = Predictor(tiny, engines.build_engine(tiny, device="cpu", runtime="onnxruntime"), max_length=16)
+    eager = Predictor(tiny, engines.build_engine(tiny, device="cpu"), max_length=16)
+    for got, want in zip(ort.predict(pairs), eager.predict(pairs), strict=True):
+        assert got.probabilities == pytest.approx(want.probabilities, abs=1e-5)
+        assert got.truncated == want.truncated
+
+
+def test_onnxruntime_missing_or_misused_is_a_clear_error(
+    tiny: models.LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(WorkloadError, match="CPU only"):
+        engines.build_engine(tiny, device="cpu", runtime="onnxruntime", sdk=types.ModuleType("fake"))
+    with pytest.raises(WorkloadError, match="fp32 only"):
+        engines.build_engine(tiny, device="cpu", runtime="onnxruntime", precision="bf16")
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # import fails as if absent
+    with pytest.raises(WorkloadError, match=r"pip install onnxruntime==1\.31\.1"):
+        engines.build_engine(tiny, device="cpu", runtime="onnxruntime")

@@ -26,7 +26,7 @@ def test_pade_partial_fractions_reproduce_the_approximant():
 
 @pytest.mark.parametrize(
     ("n", "gamma", "a_mean", "n_times"),
-    [(1, 1.0, 1.0, 301), (8, 1.0, 1.0, 301), (40, 0.5, 3.0, 301), (300, 1.0, 1.0, 501), (150, 2.0, 0.7, 41)],
+    [(1, 1.0, 1.0, 301), (8, 1.0, 1.0, 301), (40, 0.5, 3.0, 301), (300, 1.0, 1.0, 501), (60, 2.0, 0.7, 41)],
 )
 def test_cascade_matches_expm_multiply(n, gamma, a_mean, n_times):
     # expm_multiply is exact to double precision; the order-7 steps on the default grid err by

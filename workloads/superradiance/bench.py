@@ -21,10 +21,11 @@ import numpy as np
 from workloads.superradiance.euler import solve_euler
 from workloads.superradiance.general import solve_general
 from workloads.superradiance.model import auto_t_max, make_model
-from workloads.superradiance.symmetric import solve_symmetric
+from workloads.superradiance.symmetric import solve_symmetric, solve_symmetric_expm
 from workloads.superradiance.trajectories import solve_trajectories
 
 OUT = Path("results/bench/superradiance")
+EXPM_MAX_N = 2000  # expm_multiply costs ~N^2 log N: 9 s at N = 2000
 
 
 def _timed(fn):  # type: ignore[no-untyped-def]
@@ -69,10 +70,22 @@ def scaling(
         out["general"].append({"N": n, "seconds": sec, "steps": sol.steps})
     for n in symmetric_sizes:
         model = make_model(n)
+        # t_max is part of the timed work: the generic auto end time, as a run computes it
         sol, sec = _timed(lambda m=model: solve_symmetric(m, times=np.linspace(0, auto_t_max(m), 501)))
-        out["symmetric"].append(
-            {"N": n, "seconds": sec, "final_gap_over_N": float((sol.polarization[-1] + n / 2) / n)}
-        )
+        row = {
+            "N": n,
+            "seconds": sec,
+            "t_max": float(sol.t[-1]),
+            "peak_index": int(np.argmax(sol.intensity)),
+            "final_gap_over_N": float((sol.polarization[-1] + n / 2) / n),
+        }
+        if n <= EXPM_MAX_N:  # the old expm_multiply solver, as reference and as the speed baseline
+            ref, ref_sec = _timed(lambda m=model, t=sol.t: solve_symmetric_expm(m, times=t))
+            row.update(
+                expm_seconds=ref_sec,
+                max_rel_err=float(np.max(np.abs(sol.polarization - ref.polarization)) / n),
+            )
+        out["symmetric"].append(row)
     n, count = traj
     model = make_model(n, couplings="random", seed=0)
     sol, sec = _timed(
@@ -119,9 +132,15 @@ def render(h2h: list[dict], scale: dict) -> str:
     for r in scale["general"]:
         lines.append(f"| general (random g) | {r['N']} | {r['seconds']:.2f} | {r['steps']} adaptive steps |")
     for r in scale["symmetric"]:
+        ref = (
+            f"; expm_multiply {r['expm_seconds']:.2f} s, max abs(dIz)/N = {r['max_rel_err']:.1e}"
+            if "expm_seconds" in r
+            else ""
+        )
         lines.append(
             f"| symmetric (uniform g) | {r['N']} | {r['seconds']:.2f} "
-            f"| (<Iz>+N/2)/N at end = {r['final_gap_over_N']:.1e} |"
+            f"| t_max {r['t_max']:.3g}, peak at sample {r['peak_index']}/500, "
+            f"(<Iz>+N/2)/N at end = {r['final_gap_over_N']:.1e}{ref} |"
         )
     for r in scale["trajectories"]:
         lines.append(
@@ -146,6 +165,10 @@ def plot(h2h: list[dict], scale: dict, path: Path) -> None:
     for key, marker in (("general", "s-"), ("symmetric", "^-")):
         rows = scale[key]
         ax2.loglog([r["N"] for r in rows], [r["seconds"] for r in rows], marker, label=key)
+    ref = [r for r in scale["symmetric"] if "expm_seconds" in r]
+    ax2.loglog(
+        [r["N"] for r in ref], [r["expm_seconds"] for r in ref], "v--", label="symmetric, expm_multiply"
+    )
     ax2.set_xlabel("N")
     ax2.set_ylabel("seconds (whole burst)")
     ax2.set_title("Scaling with N")
@@ -164,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     if opts.quick:
         h2h = head_to_head([4, 6])
-        scale = scaling([4, 6, 8], [10, 100, 300], (6, 20), opts.workers)
+        scale = scaling([4, 6, 8], [10, 100, 1000, 10_000], (6, 20), opts.workers)
     else:
         h2h = head_to_head([4, 6, 8])
-        scale = scaling([4, 6, 8, 10], [10, 100, 1000, 3000], (16, 200), opts.workers)
+        scale = scaling(
+            [4, 6, 8, 10], [10, 100, 1000, 2000, 10_000, 100_000, 1_000_000], (16, 200), opts.workers
+        )
     text = render(h2h, scale)
     (OUT / "bench.md").write_text(text, encoding="utf-8")
     (OUT / "bench.json").write_text(

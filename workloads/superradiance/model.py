@@ -123,25 +123,17 @@ def collective_rates(model: Model) -> np.ndarray:
     """Return the slowest decay rate of each excitation sector k = 1..N of the uniform model.
 
     In the collective-spin picture sector k holds |down, m=k-N/2> and |up, m-1>, coupled by
-    c*b_k with b_k = sqrt(J(J+1) - m(m-1)) / sqrt(N); the slowest eigenvalue of the 3x3
-    (populations and coherence) block is the rate at which that step of the cascade empties.
+    a_k = c*b_k with b_k^2 = (J(J+1) - m(m-1)) / N = k(N-k+1) / N. The 3x3 (populations and
+    coherence) block has characteristic polynomial (z + gamma/2)(z^2 + gamma z + 4 a_k^2), so its
+    slowest rate is 8 a_k^2 / (gamma + sqrt(gamma^2 - 16 a_k^2)) when overdamped and gamma/2
+    otherwise: the rate at which that step of the cascade empties (closed form, no eigensolver).
     """
     n = model.n
-    j = n / 2.0
     k = np.arange(1, n + 1, dtype=float)
-    m = k - j
-    b = np.sqrt(np.maximum(j * (j + 1) - m * (m - 1), 0.0)) / math.sqrt(n)
-    a = model.c * b
+    a2 = model.c**2 * k * (n - k + 1) / n
     gam = model.gamma
-    blocks = np.zeros((n, 3, 3))
-    blocks[:, 0, 2] = -2 * a
-    blocks[:, 1, 1] = -gam
-    blocks[:, 1, 2] = 2 * a
-    blocks[:, 2, 0] = a
-    blocks[:, 2, 1] = -a
-    blocks[:, 2, 2] = -gam / 2
-    eig = np.linalg.eigvals(blocks)
-    return np.min(-eig.real, axis=1)
+    disc = gam**2 - 16.0 * a2
+    return np.where(disc > 0, 8.0 * a2 / (gam + np.sqrt(np.maximum(disc, 0.0))), 0.5 * gam)
 
 
 def auto_t_max(model: Model) -> float:

@@ -141,7 +141,8 @@ def test_spec_defaults_and_demo():
     assert SPEC.parse_sets(["N=1000", "method=symmetric"]).N == 1000
 
 
-def test_a_stop_request_writes_no_partial_results(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("method", "couplings"), [("general", "random"), ("symmetric", "uniform")])
+def test_a_stop_request_writes_no_partial_results(tmp_path, monkeypatch, capsys, method, couplings):  # type: ignore[no-untyped-def]
     """SIGTERM mid-solve: exit 143 for the retry, and no truncated result.npz passing for a finished run."""
     from workloads.common import checkpoint
     from workloads.superradiance.main import main
@@ -153,7 +154,7 @@ def test_a_stop_request_writes_no_partial_results(tmp_path, monkeypatch, capsys)
         return True
 
     monkeypatch.setattr(checkpoint.GracefulStop, "requested", property(requested))
-    code = main(["--N", "4", "--method", "general", "--couplings", "random", "--out", str(tmp_path)])
+    code = main(["--N", "4", "--method", method, "--couplings", couplings, "--out", str(tmp_path)])
     monkeypatch.setattr(checkpoint.GracefulStop, "requested", original)
     assert code == checkpoint.RESUMABLE_EXIT_CODE
     assert not (tmp_path / "result.npz").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ import pytest
 
 from mlhpc.config import load_config
 from mlhpc.synth import SynthResult, synthesize, use_project_node
+
+# One compute thread per test process (set before anything imports torch; spawned ranks inherit
+# it): `pytest -n 2` runs two processes on two cores, and OpenMP threads spinning beside another
+# busy process made a small PyTorch test 20x slower (41 s instead of 2 s).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted(

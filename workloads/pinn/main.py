@@ -40,6 +40,7 @@ def resolve(args: Args) -> tuple[problems.Problem, TrainConfig]:
         rar_every=pick(args.rar_every, d.rar_every),
         rar_points=args.rar_points,
         rar_candidates=args.rar_candidates,
+        rar_lbfgs=args.rar_lbfgs,
         checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every,
         seed=args.seed,

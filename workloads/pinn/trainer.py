@@ -84,6 +84,9 @@ class History:
     error: list[list[float]] = field(default_factory=list)  # [step, train seconds, relative L2]
     train_s: float = 0.0
     refinements: int = 0
+    adam_s: float = 0.0  # the part of train_s spent in each phase
+    lbfgs_s: float = 0.0
+    lbfgs_evaluations: int = 0  # loss-and-gradient evaluations by L-BFGS (line search included)
 
     def as_state(self) -> dict[str, Any]:
         """Return a checkpointable form."""
@@ -92,6 +95,9 @@ class History:
             "error": self.error,
             "train_s": self.train_s,
             "refinements": self.refinements,
+            "adam_s": self.adam_s,
+            "lbfgs_s": self.lbfgs_s,
+            "lbfgs_evaluations": self.lbfgs_evaluations,
         }
 
     @classmethod
@@ -102,6 +108,9 @@ class History:
             error=[list(r) for r in state["error"]],
             train_s=float(state["train_s"]),
             refinements=int(state["refinements"]),
+            adam_s=float(state.get("adam_s", 0.0)),
+            lbfgs_s=float(state.get("lbfgs_s", 0.0)),
+            lbfgs_evaluations=int(state.get("lbfgs_evaluations", 0)),
         )
 
 
@@ -369,7 +378,9 @@ class Trainer:
                 optimizer.step()
                 assert scheduler is not None
                 scheduler.step()
-                history.train_s += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                history.train_s += elapsed
+                history.adam_s += elapsed
                 step += 1
                 self._safe_point(
                     model, optimizer, scheduler, step=step, phase=phase, history=history, bar=bar
@@ -398,10 +409,14 @@ class Trainer:
                 optimizer.param_groups[0]["max_iter"] = chunk
                 # Room for the line search's extra evaluations: running out of them is not convergence.
                 optimizer.param_groups[0]["max_eval"] = chunk * 20
-                before = self._lbfgs_iterations(optimizer)
+                before = self._lbfgs_state(optimizer, "n_iter")
+                evaluations = self._lbfgs_state(optimizer, "func_evals")
                 optimizer.step(closure)
-                history.train_s += time.perf_counter() - started
-                done = self._lbfgs_iterations(optimizer) - before
+                elapsed = time.perf_counter() - started
+                history.train_s += elapsed
+                history.lbfgs_s += elapsed
+                history.lbfgs_evaluations += self._lbfgs_state(optimizer, "func_evals") - evaluations
+                done = self._lbfgs_state(optimizer, "n_iter") - before
                 step += done
                 converged = done < chunk
                 self._safe_point(
@@ -432,7 +447,8 @@ class Trainer:
         )
 
     @staticmethod
-    def _lbfgs_iterations(optimizer: torch.optim.Optimizer) -> int:
+    def _lbfgs_state(optimizer: torch.optim.Optimizer, key: str) -> int:
+        """Return L-BFGS's running count 'n_iter' (iterations) or 'func_evals' (evaluations)."""
         params = optimizer.param_groups[0]["params"]
         state = optimizer.state.get(params[0], {})
-        return int(state.get("n_iter", 0))
+        return int(state.get(key, 0))

@@ -10,7 +10,8 @@ for either. DeepXDE must be installed (``pip install deepxde==1.15.0``); it runs
 Both get the network and the collocation points of DeepXDE's published Burgers example
 (3 x 20 tanh, 2540 domain points; DeepXDE adds its 80 boundary and 160 initial points), and each
 trains with its own recipe: DeepXDE as its example does (Adam, lr 1e-3, 15000 steps, then
-float32 L-BFGS), ours with a short Adam phase, then float64 L-BFGS, hard constraints. The table compares the time to reach the same errors, and the cost of a step.
+float32 L-BFGS), ours with a short Adam phase, then float64 L-BFGS, hard constraints. The table
+compares the time to reach the same errors, and the cost of a step.
 """
 
 from __future__ import annotations

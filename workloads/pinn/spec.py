@@ -35,7 +35,7 @@ class Args(WorkloadArgs):
         description="Float type; mixed = Adam in float32, L-BFGS in float64 (it stalls in float32).",
     )
     rar_every: int | None = Field(
-        default=None, ge=0, le=10_000_000, description="Adam steps between adaptive refinements (0: off)."
+        default=None, ge=0, le=10_000_000, description="Steps between adaptive refinements (0: off)."
     )
     rar_points: int = Field(default=100, ge=1, le=1_000_000, description="Points added by each refinement.")
     rar_candidates: int = Field(
@@ -43,6 +43,10 @@ class Args(WorkloadArgs):
         ge=1,
         le=10_000_000,
         description="Random candidates a refinement picks its points from.",
+    )
+    rar_lbfgs: bool = Field(
+        default=True,
+        description="Keep refining during L-BFGS (restarting its history) rather than in the Adam phase only.",
     )
     noise_std: float | None = Field(default=None, ge=0, le=1, description="Noise added to observations.")
     observations: int | None = Field(

@@ -7,9 +7,11 @@ single-process gradient, up to the order of floating-point sums: every rank then
 the same optimiser step and the replicas never drift apart. L-BFGS's line search sees
 the same summed loss on every rank and makes the same decisions.
 
-Residual-based adaptive refinement (RAR): every ``rar_every`` Adam steps, the residual is
+Residual-based adaptive refinement (RAR): every ``rar_every`` steps, the residual is
 evaluated on fresh random candidates (sharded, then gathered) and the ``rar_points``
-worst are added to the global set, identically on every rank.
+worst are added to the global set, identically on every rank. With ``rar_lbfgs`` this goes on
+during L-BFGS (whose curvature history then restarts, the loss having changed): L-BFGS alone
+otherwise overfits the fixed set, and its error rises late in long runs.
 
 The state saved every ``checkpoint_every`` steps (model, optimiser, scheduler, points,
 history) is all that determines the rest of the run, so a resumed run ends bitwise
@@ -55,6 +57,7 @@ class TrainConfig:
     rar_every: int = 0
     rar_points: int = 100
     rar_candidates: int = 10000
+    rar_lbfgs: bool = True
     checkpoint_every: int = 500
     eval_every: int = 100
     seed: int = 0
@@ -81,6 +84,9 @@ class History:
     error: list[list[float]] = field(default_factory=list)  # [step, train seconds, relative L2]
     train_s: float = 0.0
     refinements: int = 0
+    adam_s: float = 0.0  # the part of train_s spent in each phase
+    lbfgs_s: float = 0.0
+    lbfgs_evaluations: int = 0  # loss-and-gradient evaluations by L-BFGS (line search included)
 
     def as_state(self) -> dict[str, Any]:
         """Return a checkpointable form."""
@@ -89,6 +95,9 @@ class History:
             "error": self.error,
             "train_s": self.train_s,
             "refinements": self.refinements,
+            "adam_s": self.adam_s,
+            "lbfgs_s": self.lbfgs_s,
+            "lbfgs_evaluations": self.lbfgs_evaluations,
         }
 
     @classmethod
@@ -99,6 +108,9 @@ class History:
             error=[list(r) for r in state["error"]],
             train_s=float(state["train_s"]),
             refinements=int(state["refinements"]),
+            adam_s=float(state.get("adam_s", 0.0)),
+            lbfgs_s=float(state.get("lbfgs_s", 0.0)),
+            lbfgs_evaluations=int(state.get("lbfgs_evaluations", 0)),
         )
 
 
@@ -197,6 +209,10 @@ class Trainer:
             misfit = model(self._ox) - self._ou
             loss = loss + self.obs_weight * misfit.pow(2).sum() / self._n_obs
         loss.backward()
+        if self.comm.world_size == 1:  # nothing to sum: skip flattening and copying the gradients back
+            loss = loss.detach()
+            self.last_loss = float(loss)
+            return loss
         grads = [
             p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params
         ]
@@ -354,15 +370,17 @@ class Trainer:
         title = f"{self.problem.name} x{self.comm.world_size}"
         with TrainingBar(total=cfg.total_steps, start=step, enabled=self.progress, title=title) as bar:
             while phase == "adam" and step < cfg.adam_steps:
+                started = time.perf_counter()
                 if cfg.rar_every and step > 0 and step % cfg.rar_every == 0:
                     self._shards(self._refine(model, step), self._dtype)
                     history.refinements += 1
-                started = time.perf_counter()
                 self._loss_and_grad(model)
                 optimizer.step()
                 assert scheduler is not None
                 scheduler.step()
-                history.train_s += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                history.train_s += elapsed
+                history.adam_s += elapsed
                 step += 1
                 self._safe_point(
                     model, optimizer, scheduler, step=step, phase=phase, history=history, bar=bar
@@ -377,15 +395,28 @@ class Trainer:
                 return self._loss_and_grad(model)
 
             while phase == "lbfgs" and step < cfg.total_steps:
+                started = time.perf_counter()
                 chunk = min(cfg.lbfgs_chunk, cfg.total_steps - step)
+                if cfg.rar_every and cfg.rar_lbfgs:
+                    if step > cfg.adam_steps and step % cfg.rar_every == 0:
+                        # New points change the loss: L-BFGS starts a fresh curvature history.
+                        self._shards(self._refine(model, step), self._dtype)
+                        history.refinements += 1
+                        optimizer = self._lbfgs(model)
+                    # End chunks on multiples of rar_every, so refinements land on the same steps
+                    # in an interrupted-and-resumed run as in an uninterrupted one.
+                    chunk = min(chunk, cfg.rar_every - step % cfg.rar_every)
                 optimizer.param_groups[0]["max_iter"] = chunk
                 # Room for the line search's extra evaluations: running out of them is not convergence.
                 optimizer.param_groups[0]["max_eval"] = chunk * 20
-                before = self._lbfgs_iterations(optimizer)
-                started = time.perf_counter()
+                before = self._lbfgs_state(optimizer, "n_iter")
+                evaluations = self._lbfgs_state(optimizer, "func_evals")
                 optimizer.step(closure)
-                history.train_s += time.perf_counter() - started
-                done = self._lbfgs_iterations(optimizer) - before
+                elapsed = time.perf_counter() - started
+                history.train_s += elapsed
+                history.lbfgs_s += elapsed
+                history.lbfgs_evaluations += self._lbfgs_state(optimizer, "func_evals") - evaluations
+                done = self._lbfgs_state(optimizer, "n_iter") - before
                 step += done
                 converged = done < chunk
                 self._safe_point(
@@ -416,7 +447,8 @@ class Trainer:
         )
 
     @staticmethod
-    def _lbfgs_iterations(optimizer: torch.optim.Optimizer) -> int:
+    def _lbfgs_state(optimizer: torch.optim.Optimizer, key: str) -> int:
+        """Return L-BFGS's running count 'n_iter' (iterations) or 'func_evals' (evaluations)."""
         params = optimizer.param_groups[0]["params"]
         state = optimizer.state.get(params[0], {})
-        return int(state.get("n_iter", 0))
+        return int(state.get(key, 0))

@@ -43,8 +43,10 @@ def _stop_at(step_to_stop: int):
     return hook
 
 
-# L-BFGS hands control back every 25 iterations: 75 is the first safe point of its second chunk.
-@pytest.mark.parametrize("stop_step", [30, 75], ids=["during-adam", "during-lbfgs"])
+# With --rar-every 20, L-BFGS hands control back on multiples of 20 (60, 80, 100) and refines at the
+# start of the chunks from 60 and 80: stopping at 80 saves the state just before a refinement, which the
+# resumed run must redo exactly (same points, fresh L-BFGS history).
+@pytest.mark.parametrize("stop_step", [30, 80], ids=["during-adam", "during-lbfgs-before-refinement"])
 def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one(tmp_path, stop_step):
     argv = [
         *POISSON,
@@ -67,6 +69,17 @@ def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one(tmp_path, stop_s
     # Same state, same operations, same order: bitwise identical, not merely close.
     np.testing.assert_array_equal(prediction(interrupted), prediction(tmp_path / "straight"))
     assert metrics(interrupted)["relative_l2"] == metrics(tmp_path / "straight")["relative_l2"]
+
+
+@pytest.mark.parametrize(("rar_lbfgs", "refinements"), [("true", 4), ("false", 2)])
+def test_refinement_goes_on_during_lbfgs_unless_turned_off(tmp_path, rar_lbfgs, refinements):
+    argv = [*POISSON, "--adam-steps", "50", "--lbfgs-steps", "50", "--rar-every", "20"]
+    assert run_job(tmp_path, *argv, "--rar-points", "30", "--rar-lbfgs", rar_lbfgs) == 0
+    m = metrics(tmp_path)
+    # Adam refines at steps 20 and 40; L-BFGS, when on, at 60 and 80 (100 is the end of the run).
+    assert m["refinements"] == refinements
+    assert m["collocation_points"] == 400 + 30 * refinements
+    assert m["steps"] == 100
 
 
 def test_sigterm_saves_a_checkpoint_exits_143_and_the_retry_finishes_the_same(tmp_path):

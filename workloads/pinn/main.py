@@ -102,6 +102,19 @@ def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None 
         comm.close()
 
 
+def time_to_error(
+    history: list[list[float]], thresholds: tuple[float, ...]
+) -> dict[str, dict[str, float] | None]:
+    """Return, per threshold, the first evaluation ([step, train_s, error] rows) at or below it (None: never)."""
+    out: dict[str, dict[str, float] | None] = {}
+    for threshold in sorted(set(thresholds), reverse=True):
+        hit = next((row for row in history if row[2] <= threshold), None)
+        out[f"{threshold:g}"] = (
+            None if hit is None else {"step": int(hit[0]), "train_s": round(hit[1], 3), "error": hit[2]}
+        )
+    return out
+
+
 def _report(
     problem: problems.Problem, config: TrainConfig, result: TrainResult, ctx: RunContext
 ) -> dict[str, Any]:
@@ -139,6 +152,7 @@ def _report(
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "loss_history": report.thin(result.history.loss),
         "error_history": report.thin(result.history.error),
+        "time_to_error": time_to_error(result.history.error, (1e-2, 5e-3, problem.target_relative_l2)),
     }
     baseline = None
     if problem.compare_plain_fit and obs is not None:

@@ -249,3 +249,23 @@ def test_metrics_json_is_valid_json_with_histories(tmp_path):
     m = json.loads(Path(tmp_path / "metrics.json").read_text())
     assert [r[0] for r in m["error_history"]][:4] == [5, 10, 15, 20]
     assert m["world_size"] == 1 and m["workload"] == "pinn"
+    # time to each error level: the first evaluation at or below it, read off the same history
+    first = m["time_to_error"]
+    assert set(first) == {"0.01", "0.005", "0.001"}
+    for level, hit in first.items():
+        reached = [r for r in m["error_history"] if r[2] <= float(level)]
+        if hit is None:
+            assert not reached
+        else:
+            assert hit["error"] <= float(level) and hit["step"] <= reached[0][0]
+
+
+def test_time_to_error_picks_the_first_evaluation_below_each_level():
+    from workloads.pinn.main import time_to_error
+
+    history = [[100, 1.0, 0.5], [200, 2.0, 0.008], [300, 3.0, 0.009], [400, 4.0, 0.004]]
+    assert time_to_error(history, (1e-2, 5e-3, 1e-3)) == {
+        "0.01": {"step": 200, "train_s": 2.0, "error": 0.008},
+        "0.005": {"step": 400, "train_s": 4.0, "error": 0.004},
+        "0.001": None,
+    }

@@ -7,6 +7,7 @@ sees one module with tensor inputs and a tensor output.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import math
@@ -133,6 +134,11 @@ class TorchEngine:
 
     def __post_init__(self) -> None:
         target = "cuda" if self.device is Device.CUDA else "cpu"
+        first = next(self.head.parameters(), None)
+        if first is not None and (first.device.type != target or first.dtype != self.dtype):
+            # Module.to() moves parameters in place: work on a copy, so the loaded model (which
+            # other engines, e.g. a CPU reference, may share) stays where and what it was.
+            self.head = copy.deepcopy(self.head)
         self.head = self.head.to(device=target, dtype=self.dtype).eval()
         self._target = torch.device(target)
 

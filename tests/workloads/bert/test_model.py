@@ -163,3 +163,13 @@ def test_onnxruntime_missing_or_misused_is_a_clear_error(
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # import fails as if absent
     with pytest.raises(WorkloadError, match=r"pip install onnxruntime==1\.31\.1"):
         engines.build_engine(tiny, device="cpu", runtime="onnxruntime")
+
+
+def test_an_engine_in_another_dtype_leaves_the_loaded_model_alone(tiny: models.LoadedModel) -> None:
+    # Module.to() converts in place; an engine that changes device or dtype must convert a copy, or
+    # the fp32 CPU reference built from the same loaded model (as the GPU test does) silently changes.
+    bf16 = engines.build_engine(tiny, device="cpu", precision="bf16")
+    assert next(tiny.model.parameters()).dtype is torch.float32
+    assert next(bf16.head.parameters()).dtype is torch.bfloat16  # type: ignore[attr-defined]
+    fp32 = engines.build_engine(tiny, device="cpu")
+    assert next(fp32.head.parameters()).data_ptr() == next(tiny.model.parameters()).data_ptr()  # type: ignore[attr-defined]

@@ -36,9 +36,16 @@ from workloads.bert.loadgen import run_load
 OUT = Path("results/bench/bert")
 
 
-def payloads() -> list[dict[str, Any]]:
-    """Return one request body per sample pair (one pair each)."""
-    return [{"pairs": [{"text_a": a, "text_b": b}]} for a, b in samples.pairs()]
+def payloads(pairs_per_request: int = 1) -> list[dict[str, Any]]:
+    """Return request bodies of ``pairs_per_request`` sample pairs each (cycling through the samples)."""
+    if pairs_per_request < 1:
+        raise ValueError(f"pairs_per_request must be >= 1, got {pairs_per_request}")
+    pool = [{"text_a": a, "text_b": b} for a, b in samples.pairs()]
+    count = max(len(pool), pairs_per_request)
+    cycle = [pool[i % len(pool)] for i in range(count * pairs_per_request)]
+    return [{"pairs": cycle[i : i + pairs_per_request]} for i in range(0, len(cycle), pairs_per_request)][
+        :count
+    ]
 
 
 def _free_port() -> int:
@@ -50,7 +57,7 @@ def _free_port() -> int:
 @contextmanager
 def local_server(
     model: str, *, max_batch_size: int, max_wait_ms: float, device: str = "cpu", max_length: int = 128,
-    threads: int = 0, runtime: str = "torch", startup_timeout_s: float = 300.0,
+    threads: int = 0, runtime: str = "torch", startup_timeout_s: float = 300.0, max_queue: int = 0,
 ) -> Iterator[str]:  # fmt: skip
     """Run ``python -m workloads.bert.server`` in a subprocess; yield its URL once /healthz answers.
 
@@ -63,7 +70,7 @@ def local_server(
     argv = [
         sys.executable, "-m", "workloads.bert.server", "--model-uri", model, "--host", "127.0.0.1",
         "--port", str(port), "--device", device, "--max-batch-size", str(max_batch_size),
-        "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max(256, 4 * max_batch_size)),
+        "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max(256, 4 * max_batch_size, max_queue)),
         "--max-length-tokens", str(max_length), "--threads", str(threads), "--runtime", runtime,
     ]  # fmt: skip
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
@@ -95,12 +102,17 @@ def local_server(
             proc.wait()
 
 
-def scenarios(clients: int, max_batch_size: int) -> list[tuple[str, int, int]]:
-    """Return (name, server max_batch_size, clients) for the baseline(s) and the batched run."""
+def scenarios(clients: int, max_batch_size: int, pairs_per_request: int = 1) -> list[tuple[str, int, int]]:
+    """Return (name, server max_batch_size, clients) for the baseline(s) and the batched run.
+
+    The serial server answers one request per model call (max_batch_size = the pairs of one
+    request); the batched one groups several requests, up to max_batch_size pairs.
+    """
+    one = pairs_per_request
     return [
-        ("serial, 1 client", 1, 1),
-        (f"serial, {clients} clients", 1, clients),
-        (f"batched, {clients} clients", max_batch_size, clients),
+        ("serial, 1 client", one, 1),
+        (f"serial, {clients} clients", one, clients),
+        (f"batched, {clients} clients", max(max_batch_size, one), clients),
     ]
 
 
@@ -117,11 +129,12 @@ def run_bench(
     device: str = "cpu",
     runtime: str = "torch",
     url: str | None = None,
+    pairs_per_request: int = 1,
     log: Any = print,
 ) -> list[dict[str, Any]]:
     """Measure every scenario for every model; return one row per (model, scenario)."""
     rows: list[dict[str, Any]] = []
-    bodies = payloads()
+    bodies = payloads(pairs_per_request)
     if url is not None:
         result = run_load(
             url, bodies, clients=clients, rate_per_s=rate_per_s, duration_s=duration_s, warmup_s=warmup_s
@@ -135,11 +148,11 @@ def run_bench(
             }
         ]
     for model in models:
-        for name, batch, n in scenarios(clients, max_batch_size):
+        for name, batch, n in scenarios(clients, max_batch_size, pairs_per_request):
             log(f"bench: {model} / {name} ...")
             with local_server(
                 model, max_batch_size=batch, max_wait_ms=max_wait_ms, device=device, max_length=max_length,
-                runtime=runtime,
+                runtime=runtime, max_queue=n * pairs_per_request,  # every client's request fits: no 503 here
             ) as server:  # fmt: skip
                 run_load(server, bodies[:4], clients=1, duration_s=1.0, warmup_s=0.0)  # first-call costs
                 result = run_load(
@@ -237,19 +250,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "neuron"])
     p.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime"], help="CPU engine")
     p.add_argument("--url", default=None, help="drive this running server instead of starting local ones")
+    p.add_argument(
+        "--pairs-per-request",
+        type=int,
+        default=1,
+        help="sentence pairs in each request (clients that batch themselves, e.g. offline scoring)",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)  # fmt: skip
+    if args.pairs_per_request < 1:
+        p.error(f"--pairs-per-request must be >= 1, got {args.pairs_per_request}")
     models = args.model or (["minilm"] if args.quick else ["minilm", "bert-base-random"])
     duration = args.duration_s or (8.0 if args.quick else 20.0)
     settings = {
         "models": models, "clients": args.clients, "duration_s": duration, "rate_per_s": args.rate_per_s,
         "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
         "max_length_tokens": args.max_length_tokens, "device": args.device, "runtime": args.runtime, "url": args.url,
+        "pairs_per_request": args.pairs_per_request,
     }  # fmt: skip
     rows = run_bench(
         models=models, clients=args.clients, duration_s=duration, rate_per_s=args.rate_per_s,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_length=args.max_length_tokens,
-        device=args.device, runtime=args.runtime, url=args.url,
+        device=args.device, runtime=args.runtime, url=args.url, pairs_per_request=args.pairs_per_request,
     )  # fmt: skip
     doc = write(rows, args.out, settings)
     print(table(rows))

@@ -15,10 +15,15 @@ from workloads.pinn.spec import SPEC, Args
 from workloads.pinn.trainer import DivergedError, TrainConfig, Trainer, TrainResult
 
 
-def resolve(args: Args) -> tuple[problems.Problem, TrainConfig]:
-    """Return the problem and the training configuration, unset options taken from the problem's defaults."""
+def resolve(args: Args, *, device_type: str = "cpu") -> tuple[problems.Problem, TrainConfig]:
+    """Return the problem and the training configuration, unset options taken from the problem's defaults.
+
+    On a GPU an unset ``--points`` takes the problem's ``gpu_points`` where it has one: a small
+    network's step is kernel-launch bound there, so more collocation points cost little time.
+    """
     cls = problems.get(args.problem)
     d = cls.defaults
+    default_points = d.gpu_points if device_type == "cuda" and d.gpu_points else d.points
 
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
@@ -31,7 +36,7 @@ def resolve(args: Args) -> tuple[problems.Problem, TrainConfig]:
     config = TrainConfig(
         width=pick(args.width, d.width),
         depth=pick(args.depth, d.depth),
-        points=pick(args.points, d.points),
+        points=pick(args.points, default_points),
         adam_steps=pick(args.adam_steps, d.adam_steps),
         lbfgs_steps=pick(args.lbfgs_steps, d.lbfgs_steps),
         lr=pick(args.lr, d.lr),
@@ -64,11 +69,11 @@ def fingerprint(problem: problems.Problem, config: TrainConfig) -> dict[str, Any
 
 def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run the job and return its metrics (the test suite passes on_step to interrupt at a known step)."""
-    problem, config = resolve(args)
     try:
         device = pick_device(args.device, ctx.rendezvous)
     except RuntimeError as err:
         raise WorkloadError(str(err)) from None
+    problem, config = resolve(args, device_type=device.type)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     comm = Comm(ctx.rendezvous, device)

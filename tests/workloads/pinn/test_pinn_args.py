@@ -45,3 +45,19 @@ def test_spec_describes_a_multi_node_gpu_job_and_a_small_demo():
     demo = Args.model_validate(SPEC.demo_args)
     assert demo.problem == "oscillator"
     assert SPEC.command(demo)[:3] == ["python", "-m", "workloads.pinn"]
+
+
+def test_unset_points_take_the_gpu_default_on_a_gpu_and_an_explicit_value_always_wins():
+    from workloads.pinn.main import resolve
+    from workloads.pinn.problems.burgers import Burgers
+
+    d = Burgers.defaults
+    assert d.gpu_points is not None and d.gpu_points > d.points
+    assert resolve(Args(problem="burgers"))[1].points == d.points
+    assert resolve(Args(problem="burgers"), device_type="cuda")[1].points == d.gpu_points
+    assert resolve(Args(problem="burgers", points=1234), device_type="cuda")[1].points == 1234
+    # a problem without a GPU default keeps its CPU one
+    assert (
+        resolve(Args(problem="poisson2d"), device_type="cuda")[1].points
+        == resolve(Args(problem="poisson2d"))[1].points
+    )

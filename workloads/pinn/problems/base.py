@@ -46,6 +46,7 @@ class Defaults:
     width: int = 32
     depth: int = 4
     points: int = 2000
+    gpu_points: int | None = None  # points when training on a GPU (None: the same as on the CPU)
     adam_steps: int = 2000
     lbfgs_steps: int = 1000
     lr: float = 1e-3

@@ -50,7 +50,7 @@ def attribute_modeled(resource_type: str, attribute: str) -> bool:
         return False
     try:
         return bool(model.has_cfn_attr(attribute))
-    except (AttributeError, NotImplementedError):
+    except (AttributeError, NotImplementedError):  # moto models that raise instead of answering "no"
         return False
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as tdist
 
+from workloads.allreduce import comm
 from workloads.allreduce.collective import Collective
 from workloads.common import dist
 
@@ -55,19 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="gloo on cpu, NCCL on cuda")
     args = parser.parse_args(argv)
     rdzv = dist.from_env()
-    if args.device == "cuda":
-        device = torch.device("cuda", rdzv.local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    device = torch.device("cuda", rdzv.local_rank) if args.device == "cuda" else torch.device("cpu")
     backend = "nccl" if device.type == "cuda" else "gloo"
-    tdist.init_process_group(
-        backend,
-        init_method=rdzv.init_method,
-        rank=rdzv.rank,
-        world_size=rdzv.world_size,
-        device_id=device if device.type == "cuda" else None,
-    )
+    comm.init(rdzv, backend=backend, device=device)  # the sweep's own set-up (device binding included)
     coll = Collective("all_reduce", dtype="float32", op="sum", device=device)
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:
@@ -103,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 {"ranks": rdzv.world_size, "backend": backend, "iters": args.iters, "rows": results}, indent=1
             )
         )
-    tdist.destroy_process_group()
+    comm.close()
     return 0
 
 

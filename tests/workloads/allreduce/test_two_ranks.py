@@ -79,3 +79,20 @@ def test_ddp_variants_average_gradients_like_an_independent_reference(tmp_path):
     assert diff["fp16"] < 1.5e-3
     # bf16 keeps 8 bits: 2^-8 ~ 3.9e-3 relative, twice: 1e-2 allowed; and it must differ from exact (compression ran).
     assert 0 < diff["bf16"] < 1e-2
+
+
+def test_overhead_check_times_harness_and_bare_loop_in_pairs(tmp_path):
+    out = tmp_path / "overhead.json"
+    argv = ["--json", str(out), "--sizes", "4096,65536", "--iters", "2", "--repeats", "3"]
+    assert spawn_local("workloads.allreduce.overhead", argv, workers=2, env=_env(), timeout_s=120) == [0, 0]
+    doc = json.loads(out.read_text())
+    assert doc["ranks"] == 2 and doc["backend"] == "gloo"
+    assert [(r["size_bytes"], r["blocking"]) for r in doc["rows"]] == [
+        (4096, True), (4096, False), (65536, True), (65536, False)
+    ]  # fmt: skip
+    for row in doc["rows"]:
+        assert len(row["harness_us"]) == len(row["bare_us"]) == 3 and min(row["bare_us"]) > 0
+        # the reported overheads are computed from these very samples
+        assert row["overhead_best_pct"] == pytest.approx(
+            100 * (min(row["harness_us"]) / min(row["bare_us"]) - 1)
+        )

@@ -144,7 +144,6 @@ def test_neuron_path_pads_to_the_static_shape_and_matches_cpu(tiny: models.Loade
 def test_onnxruntime_engine_matches_pytorch(tiny: models.LoadedModel) -> None:
     # Reference: the same Head in PyTorch eager. 1e-5 on probabilities: both fp32, only the
     # kernels' summation order differs (measured difference about 2e-7 for MiniLM embeddings).
-    pytest.importorskip("onnxruntime")
     pairs = [Pair("a short one", "two"), Pair("a much longer first sentence for the model", "ok")]
     ort = Predictor(tiny, engines.build_engine(tiny, device="cpu", runtime="onnxruntime"), max_length=16)
     eager = Predictor(tiny, engines.build_engine(tiny, device="cpu"), max_length=16)

@@ -63,6 +63,10 @@ lock: ## re-resolve pyproject.toml into requirements/lock.txt (needs the registr
 test: setup lint-code ## the whole test suite plus every guardrail (cdk-nag, cfn-lint, checkov, our checks)
 	@$(BIN)/pytest -n $(PYTEST_WORKERS) $(ARGS)
 
+.PHONY: test-kernels
+test-kernels: setup ## the numeric tests under every CPU kernel choice (default, avx2, avx512) and 1/2 threads
+	@$(BIN)/python -m tests.kernels $(ARGS)
+
 .PHONY: lint-code
 lint-code: setup ## ruff (lint + format check) and mypy on mlhpc/ and stacks/
 	@$(BIN)/ruff check .

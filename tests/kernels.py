@@ -25,6 +25,7 @@ from tests.numeric import LOG_ENV
 REPO = Path(__file__).resolve().parents[1]
 CAPABILITIES = ("default", "avx2", "avx512")
 THREADS = ("1", "2")
+PYTEST = [sys.executable, "-m", "pytest", "-m", "numeric", "-q", "-n", "2", "-p", "no:cacheprovider"]
 
 
 def supported_capabilities() -> list[str]:
@@ -117,14 +118,15 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(f"== numeric tests with ATEN_CPU_CAPABILITY={cap} OMP_NUM_THREADS={threads}", flush=True)
             code = subprocess.call(
-                [sys.executable, "-m", "pytest", "-m", "numeric", "-q", "-n", "2", "-p", "no:cacheprovider"]
-                + opts.pytest_args,
+                [*PYTEST, *opts.pytest_args],
                 cwd=REPO,
                 env=env,
             )
             if code != 0:
                 failed.append(f"{run}: pytest exited {code}")
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    records = (
+        [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    )
     text, short = table(records, runs)
     (opts.out / "table.md").write_text(text + "\n", encoding="utf-8")
     print()

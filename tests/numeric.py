@@ -60,3 +60,10 @@ def _record(quantity: str, value: float, bound: float, op: str, source: str, mar
     # One line per write, appended: xdist workers and spawned ranks may write to the same file.
     with Path(path).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
+
+
+def prob_gap(a: object, b: object) -> float:
+    """Return the largest difference between two answers' class probabilities (same labels required)."""
+    pa, pb = getattr(a, "probabilities", None), getattr(b, "probabilities", None)
+    assert pa is not None and pb is not None and set(pa) == set(pb), (pa, pb)
+    return max(abs(pa[k] - pb[k]) for k in pa)

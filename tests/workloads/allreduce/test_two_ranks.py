@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.numeric import below
 from workloads.common.launch import spawn_local
 
 
@@ -74,11 +75,14 @@ def test_ddp_variants_average_gradients_like_an_independent_reference(tmp_path):
     # float32 all-reduce of two values then /2 (or /2 then sum): the same up to float32 summation order
     # inside the convolutions' gradients (identical inputs, identical kernels) -> 1e-6 of the largest gradient.
     for variant in ("plain", "no_overlap", "small_buckets"):
-        assert diff[variant] < 1e-6, (variant, diff)
-    # fp16 keeps 11 significant bits: rounding 2^-11 ~ 4.9e-4 relative, twice (cast, sum): 1.5e-3 allowed.
-    assert diff["fp16"] < 1.5e-3
-    # bf16 keeps 8 bits: 2^-8 ~ 3.9e-3 relative, twice: 1e-2 allowed; and it must differ from exact (compression ran).
-    assert 0 < diff["bf16"] < 1e-2
+        below(f"DDP {variant} vs reference gradient", diff[variant], 1e-6, source="float32 summation order")
+    # fp16 keeps 11 significant bits: rounding 2^-11 ~ 4.9e-4 relative, twice (cast, sum): 1.5e-3 allowed
+    # (observed 4.64e-4 under every kernel choice: 3.2x).
+    below("DDP fp16 compression vs reference gradient", diff["fp16"], 1.5e-3, source="2 fp16 roundings")
+    # bf16 keeps 8 bits: 2^-8 ~ 3.9e-3 relative, twice: 1e-2 allowed (observed 2.86e-3: 3.5x); and it must
+    # differ from exact (compression ran).
+    assert diff["bf16"] > 0
+    below("DDP bf16 compression vs reference gradient", diff["bf16"], 1e-2, source="2 bf16 roundings")
 
 
 def test_overhead_check_times_harness_and_bare_loop_in_pairs(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest_helpers import metrics
 
+from tests.numeric import below, relative_deviation
 from workloads.common.launch import spawn_local
 
 ARGV = [
@@ -56,7 +57,12 @@ def test_two_workers_match_one_worker_with_the_same_points(tmp_path):
     # Both ranks sum the same global loss and gradient as one rank, only in a different order: float64
     # rounding (1e-16) grows through 65 optimiser steps (L-BFGS line searches amplify it) but stays
     # far below the error itself (~1e-2 here). 1e-3 relative is the stated tolerance.
-    assert m2["relative_l2"] == pytest.approx(m1["relative_l2"], rel=1e-3)
+    below(
+        "2-rank vs 1-rank relative L2, relative deviation",
+        relative_deviation(m2["relative_l2"], m1["relative_l2"]),
+        1e-3,
+        source="same global loss summed in another order; float64 rounding through 65 steps",
+    )
 
 
 @pytest.mark.gpu

@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest_helpers import metrics, prediction, run_job
 
+from tests.numeric import above, below
 from workloads.common.checkpoint import RESUMABLE_EXIT_CODE
 from workloads.pinn import problems
 from workloads.pinn.problems.oscillator import Oscillator
@@ -24,11 +25,18 @@ def test_poisson_reaches_its_target_and_writes_outputs(tmp_path):
     code = run_job(tmp_path, *POISSON, "--adam-steps", "200", "--lbfgs-steps", "200")
     assert code == 0
     m = metrics(tmp_path)
-    # Reference: the analytic solution. A 2x16 net with 400 points gets ~4e-4 here; 2e-3 leaves room
-    # for platform differences in float rounding.
-    assert m["relative_l2"] < 2e-3
+    # Reference: the analytic solution. A 2x16 net with 400 points gets 3.4e-4 (default kernels) to
+    # 4.2e-4 (avx2, avx512) (make test-kernels); 2e-3 keeps 4.7x over the worst, and an untrained or
+    # broken PINN is off by O(1).
+    below("poisson2d relative L2", m["relative_l2"], 2e-3, source="analytic solution; 4.7x over 4.2e-4")
     assert m["steps"] == 400 and m["steps_per_s"] > 0 and m["points_per_s"] > 0
-    assert m["loss_history"][-1][1] < m["loss_history"][0][1] * 1e-3
+    # the loss falls by > 1e-3 (to 5.1e-6 .. 5.3e-6 of its start under every kernel choice)
+    below(
+        "poisson2d final/initial loss",
+        m["loss_history"][-1][1] / m["loss_history"][0][1],
+        1e-3,
+        source="training must cut the loss 1000x; observed 5.3e-6",
+    )
     with np.load(tmp_path / "prediction.npz") as data:
         assert data["prediction"].shape == (101, 101) == data["reference"].shape
         assert set(data) >= {"axis_x", "axis_y", "error", "collocation"}
@@ -229,16 +237,28 @@ def test_extrapolation_beats_a_plain_network_on_the_same_data(tmp_path):
         "--width",
         "16",
         "--adam-steps",
-        "200",
+        "300",
         "--lbfgs-steps",
-        "400",
+        "1000",
     )
     assert code == 0
     m = metrics(tmp_path)
-    # The plain network has no information beyond t = 0.4 and is off by O(1) there; the PINN follows
-    # the physics. 0.2 is loose for this small size; the README gives the full-size numbers.
-    assert m["plain_network_relative_l2"] > 0.5
-    assert m["relative_l2"] < 0.2
+    # The plain network has no information beyond t = 0.4 and is off by O(1) there (2.07 under every
+    # kernel choice); the PINN follows the physics: 6.1e-3 (avx2, avx512) to 7.7e-3 (default) at this
+    # size, 4.9e-3 at full size (README). Each bound keeps >= 3x over the worst value observed, and the
+    # PINN must beat the plain network by 10x (it does by 268x to 340x): a PINN that ignores the
+    # physics fails. (The earlier 200 Adam + 400 L-BFGS gave 0.17 to 0.23 against a bound of 0.2.)
+    above("plain network relative L2", m["plain_network_relative_l2"], 0.5, source="O(1) off; observed 2.07")
+    below(
+        "extrapolating PINN relative L2", m["relative_l2"], 0.03, source="3.9x over 7.7e-3 (default kernels)"
+    )
+    above(
+        "plain network error / PINN error",
+        m["plain_network_relative_l2"] / m["relative_l2"],
+        10.0,
+        source="the PINN must win by a wide factor; observed > 250",
+        margin=3.0,
+    )
     with np.load(tmp_path / "prediction.npz") as data:
         assert data["plain_network"].shape == data["prediction"].shape
         assert data["obs_x"].max() == pytest.approx(0.4)

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from mlhpc.spec import Backend
+from tests.numeric import below
 from workloads.common.checkpoint import RESUMABLE_EXIT_CODE, GracefulStop, Preempted
 from workloads.common.dist import Rendezvous
 from workloads.common.entry import RunContext
@@ -48,12 +49,29 @@ def test_demo_reaches_99_percent_on_zero_vs_one(tmp_path, capsys):
     argv = [f"--{k.replace('_', '-')}={v}" for k, v in SPEC.demo_args.items()]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.99
+    # The target, >= 99 % (at most one error in 140): 139/140 under every kernel choice and thread
+    # count (make test-kernels). The one error is a near-tie (|p - 0.5| = 0.017) and the next least
+    # confident digit is 0.155 from the boundary, far beyond what kernels change (~1e-7), so a second
+    # error needs a broken model. The held-out log-loss carries the 3x margin: 0.0228 under every
+    # kernel against 0.1 (an untrained classifier gives ln 2 = 0.69).
+    below(
+        "qnn digits test error rate",
+        1 - metrics["test_accuracy"],
+        0.01,
+        source="the issue's target; 1/140 everywhere, next digit 0.155 from the boundary",
+        margin=1.0,
+    )
+    below("qnn digits test log-loss", metrics["test_loss"], 0.1, source="4.4x over 0.0228; ln 2 untrained")
     assert metrics["n_test"] == 140 and sum(map(sum, metrics["confusion"])) == 140
     assert len(metrics["history"]) == metrics["epochs"] == SPEC.demo_args["epochs"]
     assert (tmp_path / "training.png").stat().st_size > 10_000
     history = np.load(tmp_path / "history.npz")
-    assert history["train_loss"][-1] < history["train_loss"][0]
+    below(
+        "qnn final / first train loss",
+        history["train_loss"][-1] / history["train_loss"][0],
+        1.0,
+        source="training lowers the loss",
+    )
     assert history["test_p_class1"].shape == (140,)
     assert "epoch   5/5" in capsys.readouterr().out
 
@@ -127,7 +145,8 @@ def test_stop_mid_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, shots)
     # The same steps in the same order with the same dropout masks and shot counts:
     # identical to float rounding (the two runs execute identical kernels).
     for key in ("train_loss", "test_loss", "test_accuracy"):
-        assert resumed[key] == pytest.approx(straight[key], rel=1e-6, abs=1e-9), key
+        gap = abs(resumed[key] - straight[key]) / max(abs(straight[key]), 1e-3)
+        below(f"qnn resumed vs straight {key}", gap, 1e-6, source="identical kernels in both runs")
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):

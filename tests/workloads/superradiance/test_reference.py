@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.numeric import below
 from workloads.superradiance.backends import NumpyBackend, TorchBackend
 from workloads.superradiance.general import solve_general
 from workloads.superradiance.model import make_model
@@ -45,7 +46,8 @@ def qutip_polarization(model, times, rho0=None):
 def test_general_matches_qutip(n, kind):
     model = make_model(n, couplings=kind, seed=11)
     ours = solve_general(model, times=TIMES, rtol=1e-9, atol=1e-11)
-    assert np.max(np.abs(ours.polarization - qutip_polarization(model, TIMES))) <= 1e-6
+    gap = np.max(np.abs(ours.polarization - qutip_polarization(model, TIMES)))
+    below("|<Iz> - qutip mesolve|", gap, 1e-6, source="the issue's 1e-6; both integrate to rtol <= 1e-8")
 
 
 def test_general_matches_qutip_for_a_mixed_initial_state():
@@ -55,7 +57,8 @@ def test_general_matches_qutip_for_a_mixed_initial_state():
     weights = rng.random(dim)
     rho0 = np.diag(weights / weights.sum()).astype(complex)
     ours = solve_general(model, times=TIMES, rho0=rho0, rtol=1e-9, atol=1e-11)
-    assert np.max(np.abs(ours.polarization - qutip_polarization(model, TIMES, rho0))) <= 1e-6
+    gap = np.max(np.abs(ours.polarization - qutip_polarization(model, TIMES, rho0)))
+    below("|<Iz> - qutip mesolve|, mixed state", gap, 1e-6, source="the issue's 1e-6")
 
 
 def test_symmetric_matches_general_for_uniform_couplings():
@@ -64,8 +67,19 @@ def test_symmetric_matches_general_for_uniform_couplings():
         model = make_model(n)
         a = solve_general(model, times=TIMES, rtol=1e-10, atol=1e-13)
         b = solve_symmetric(model, times=TIMES)
-        assert np.max(np.abs(a.polarization - b.polarization)) <= 1e-8
-        assert np.max(np.abs(a.intensity - b.intensity)) <= 1e-8
+        bound = "two exact algorithms, rtol 1e-10"
+        below(
+            f"N={n} symmetric vs general <Iz>",
+            np.max(np.abs(a.polarization - b.polarization)),
+            1e-8,
+            source=bound,
+        )
+        below(
+            f"N={n} symmetric vs general intensity",
+            np.max(np.abs(a.intensity - b.intensity)),
+            1e-8,
+            source=bound,
+        )
 
 
 def test_torch_backend_matches_numpy_backend():
@@ -73,8 +87,18 @@ def test_torch_backend_matches_numpy_backend():
     model = make_model(3, couplings="random", seed=3)
     a = solve_general(model, times=TIMES[:30], backend=NumpyBackend())
     b = solve_general(model, times=TIMES[:30], backend=TorchBackend("cpu"))
-    assert np.max(np.abs(a.polarization - b.polarization)) <= 1e-10
-    assert np.max(np.abs(a.intensity - b.intensity)) <= 1e-10
+    below(
+        "torch vs numpy backend <Iz>",
+        np.max(np.abs(a.polarization - b.polarization)),
+        1e-10,
+        source="rounding",
+    )
+    below(
+        "torch vs numpy backend intensity",
+        np.max(np.abs(a.intensity - b.intensity)),
+        1e-10,
+        source="rounding",
+    )
 
 
 @pytest.mark.gpu

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.numeric import below
 from workloads.superradiance.general import BlockLindblad, solve_general
 from workloads.superradiance.model import make_model
 from workloads.superradiance.sectors import Sectors
@@ -50,5 +51,9 @@ def test_trajectory_means_within_three_standard_errors(n, kind, seed):
     assert np.all(traj.polarization_se[idx] > 0) and np.all(traj.intensity_se[idx] > 0)
     iz_diff = np.abs(traj.polarization[idx] - exact.polarization[idx])
     it_diff = np.abs(traj.intensity[idx] - exact.intensity[idx])
-    assert np.all(iz_diff <= 3 * traj.polarization_se[idx] + 1e-5)
-    assert np.all(it_diff <= 3 * traj.intensity_se[idx] + 1e-5)
+    # in standard errors (the integrators' 1e-5 taken off first): the seeds are fixed and the jump
+    # decisions use numpy's own generator, so the same z holds under every kernel choice
+    z_iz = np.max(np.maximum(iz_diff - 1e-5, 0) / traj.polarization_se[idx])
+    z_it = np.max(np.maximum(it_diff - 1e-5, 0) / traj.intensity_se[idx])
+    below("max |mean - exact| / SE of <Iz>", z_iz, 3.0, source="3 SE, unbiased estimator", margin=1.0)
+    below("max |mean - exact| / SE of intensity", z_it, 3.0, source="3 SE, unbiased estimator", margin=1.0)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from workloads.common.dist import Rendezvous, free_port
+from workloads.common.dist import Rendezvous
 
 
 def rank_env(rank: int, world_size: int, port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,10 +43,20 @@ def spawn_local(
     env: Mapping[str, str] | None = None,
     timeout_s: float = 600,
 ) -> list[int]:
-    """Run `python -m module argv` as `workers` ranks; return each rank's exit code."""
-    port = free_port()
+    """Run `python -m module argv` as `workers` ranks; return each rank's exit code.
+
+    This process hosts the rendezvous store, as torchrun's agent does: it binds port 0 itself and
+    every rank connects as a client (``TORCHELASTIC_USE_AGENT_STORE``). A port picked by
+    :func:`free_port` and bound later by rank 0 can be taken in between by another local job (two
+    test workers starting ranks at once), whose ranks then meet the wrong store and wait forever.
+    """
+    from torch.distributed import TCPStore
+
+    store = TCPStore("127.0.0.1", 0, world_size=workers, is_master=True, wait_for_workers=False)
+    base = dict(os.environ if env is None else env)
+    base["TORCHELASTIC_USE_AGENT_STORE"] = "True"
     procs = [
-        subprocess.Popen([sys.executable, "-m", module, *argv], env=rank_env(rank, workers, port, env))
+        subprocess.Popen([sys.executable, "-m", module, *argv], env=rank_env(rank, workers, store.port, base))
         for rank in range(workers)
     ]
     codes = []
@@ -58,4 +68,5 @@ def spawn_local(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        del store
     return codes

@@ -83,8 +83,3 @@ def get(name: str) -> WorkloadSpec:
         f"unknown workload '{name}'{hint}; known workloads: {known}",
         fix="pick one of the known workloads; `mlhpc list --workloads` shows them with their backends",
     )
-
-
-def pascal(name: str) -> str:
-    """Return a workload name in PascalCase, as the stack outputs name it (pinn -> Pinn, a_b -> AB)."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))

@@ -11,6 +11,7 @@ from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from mlhpc.config.model import Config
+from mlhpc.contract import StackId, stack_name
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.analytics_stack import AnalyticsStack
@@ -30,16 +31,11 @@ def feature_flags() -> dict[str, Any]:
     return context
 
 
-# Construct ids are a public contract: `cdk deploy HpcStack` and the CLI name them.
-NETWORK = "NetworkStack"
-STORAGE = "StorageStack"
-HPC = "HpcStack"
-IMAGE = "ImageStack"
-INFERENCE = "InferenceStack"  # only when inference.enabled
-ANALYTICS = "AnalyticsStack"  # only when analytics.enabled
-STUDIO = "StudioStack"  # only when studio.enabled
-# Every stack the app can build, in dependency order.
-STACK_IDS: tuple[str, ...] = (NETWORK, STORAGE, HPC, IMAGE, INFERENCE, ANALYTICS, STUDIO)
+# Construct ids are a public contract (`cdk deploy HpcStack`, the CLI): mlhpc.contract owns them.
+NETWORK, STORAGE, HPC, IMAGE = StackId.NETWORK, StackId.STORAGE, StackId.HPC, StackId.IMAGE
+INFERENCE = StackId.INFERENCE  # only when inference.enabled
+ANALYTICS = StackId.ANALYTICS  # only when analytics.enabled
+STUDIO = StackId.STUDIO  # only when studio.enabled
 
 
 @dataclass
@@ -66,7 +62,7 @@ def build_app(
     network = NetworkStack(
         app,
         NETWORK,
-        stack_name=f"{project.name}-network",
+        stack_name=stack_name(project.name, NETWORK),
         description="mlhpc: VPC, subnets, NAT, VPC endpoints and flow logs",
         env=env,
         config=config.network,
@@ -76,7 +72,7 @@ def build_app(
     storage = StorageStack(
         app,
         STORAGE,
-        stack_name=f"{project.name}-storage",
+        stack_name=stack_name(project.name, STORAGE),
         description="mlhpc: S3 buckets, EFS and FSx for Lustre",
         env=env,
         config=config.storage,
@@ -86,7 +82,7 @@ def build_app(
     hpc = HpcStack(
         app,
         HPC,
-        stack_name=f"{project.name}-hpc",
+        stack_name=stack_name(project.name, HPC),
         description="mlhpc: EFA GPU cluster on AWS Batch, job queues and job definitions",
         env=env,
         config=config.hpc,
@@ -102,7 +98,7 @@ def build_app(
         stacks[IMAGE] = ImageStack(
             app,
             IMAGE,
-            stack_name=f"{project.name}-image",
+            stack_name=stack_name(project.name, IMAGE),
             description="mlhpc: EC2 Image Builder pipelines for the GPU and Inferentia images (ami/)",
             env=env,
             config=config.image,
@@ -114,7 +110,7 @@ def build_app(
         stacks[INFERENCE] = InferenceStack(
             app,
             INFERENCE,
-            stack_name=f"{project.name}-inference",
+            stack_name=stack_name(project.name, INFERENCE),
             description="mlhpc: EKS with CPU and Inferentia node groups serving BERT",
             env=env,
             config=config.inference,
@@ -130,7 +126,7 @@ def build_app(
         analytics = AnalyticsStack(
             app,
             ANALYTICS,
-            stack_name=f"{project.name}-analytics",
+            stack_name=stack_name(project.name, ANALYTICS),
             description="mlhpc: EMR (Hive, Spark, Trino/Presto) on the Glue catalog behind LDAP over TLS",
             env=env,
             config=config.analytics,
@@ -146,7 +142,7 @@ def build_app(
         stacks[STUDIO] = StudioStack(
             app,
             STUDIO,
-            stack_name=f"{project.name}-studio",
+            stack_name=stack_name(project.name, STUDIO),
             description="mlhpc: VPC-only SageMaker Studio domain with access to EMR",
             env=env,
             config=config.studio,

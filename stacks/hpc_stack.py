@@ -20,9 +20,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from mlhpc import contract
 from mlhpc.config.model import CapacityKind, HpcConfig
+from mlhpc.contract import pascal
 from mlhpc.instances import lookup
-from mlhpc.registry import pascal
 from mlhpc.spec import WorkloadSpec
 from stacks.constructs.compute import NodeComputeEnvironment, NodeLaunchTemplate
 from stacks.constructs.job_definitions import JobContext, WorkloadJobDefinition
@@ -309,23 +310,35 @@ class HpcStack(Stack):
         )
 
     def _outputs(self, *, efa: bool) -> None:
-        outputs: dict[str, tuple[str, str]] = {
-            f"JobQueue{name}": (queue.job_queue_arn, f"{name} job queue")
+        # Every key the CLI reads comes from mlhpc.contract (its test checks each one in the templates).
+        kinds = {kind.construct_name: kind for kind in contract.QueueKind}
+        outputs: list[tuple[contract.Output[Any], str, str]] = [
+            (kinds[name].output, queue.job_queue_arn, f"{name} job queue")
             for name, queue in self.queues.items()
-        }
-        outputs["GpuQueueEfa"] = ("true" if efa else "false", "Whether the GPU queues' nodes have EFA")
+        ]
+        outputs.append(
+            (
+                contract.GPU_QUEUE_EFA,
+                contract.GPU_QUEUE_EFA.encode(efa),
+                "Whether the GPU queues' nodes have EFA",
+            )
+        )
         for name, job in self.job_definitions.items():
             kind = "multi-node parallel" if job.multi_node else "single-node"
-            outputs[f"JobDefinition{pascal(name)}"] = (job.definition.job_definition_arn, f"{name} ({kind})")
-            outputs[f"Repository{pascal(name)}Uri"] = (
-                self.repositories[name].repository_uri,
-                f"{name} image",
+            outputs.append(
+                (contract.job_definition_output(name), job.definition.job_definition_arn, f"{name} ({kind})")
             )
-        outputs["JobLogGroupName"] = (self.job_logs.log_group_name, "CloudWatch log group of every job")
-        outputs["SageMakerRoleArn"] = (
-            self.roles.sagemaker.role_arn,
-            "Execution role of SageMaker training jobs",
-        )
-        outputs["JobAlertsTopicArn"] = (self.alerts.topic_arn, "SNS topic told about failed jobs")
-        for key, (value, description) in outputs.items():
-            CfnOutput(self, key, value=value, description=description)
+            outputs.append(
+                (contract.repository_output(name), self.repositories[name].repository_uri, f"{name} image")
+            )
+        outputs += [
+            (contract.JOB_LOG_GROUP, self.job_logs.log_group_name, "CloudWatch log group of every job"),
+            (
+                contract.SAGEMAKER_ROLE,
+                self.roles.sagemaker.role_arn,
+                "Execution role of SageMaker training jobs",
+            ),
+            (contract.JOB_ALERTS_TOPIC, self.alerts.topic_arn, "SNS topic told about failed jobs"),
+        ]
+        for output, value, description in outputs:
+            CfnOutput(self, output.key, value=value, description=description)

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from mlhpc.ami.manifest import load_manifest
 from mlhpc.config.model import ImageConfig
-from mlhpc.config.rules import gpu_image_parameter, inferentia_image_parameter
+from mlhpc.contract import gpu_image_parameter, inferentia_image_parameter
 from stacks.constructs.image_builder import (
     GPU_COMPONENTS,
     INFERENTIA_COMPONENTS,

@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlhpc import contract
 from mlhpc.config.model import EfsThroughput, StorageConfig
 from stacks.constructs.buckets import AccessLogBucket, SecureBucket
 from stacks.constructs.lustre import LustreScratch
@@ -118,25 +119,30 @@ class StorageStack(Stack):
 
         self.data_access_policy = self._data_access_policy()
 
-        outputs: dict[str, tuple[str, str]] = {
-            "DatasetsBucketName": (
+        # The keys come from mlhpc.contract: the CLI reads them back from the deployed stack.
+        outputs: list[tuple[contract.Output[str], str, str]] = [
+            (
+                contract.DATASETS_BUCKET,
                 self.datasets.bucket_name,
                 "Datasets (linked to /fsx when FSx is enabled)",
             ),
-            "ResultsBucketName": (self.results.bucket_name, "Job outputs: <workload>/<run-id>/"),
-            "CheckpointsBucketName": (self.checkpoints.bucket_name, "Checkpoints: <workload>/<run-id>/"),
-            "DataKeyArn": (self.key.key_arn, "KMS key of the buckets and file systems"),
-        }
+            (contract.RESULTS_BUCKET, self.results.bucket_name, "Job outputs: <workload>/<run-id>/"),
+            (contract.CHECKPOINTS_BUCKET, self.checkpoints.bucket_name, "Checkpoints: <workload>/<run-id>/"),
+            (contract.DATA_KEY, self.key.key_arn, "KMS key of the buckets and file systems"),
+        ]
         if self.efs is not None:
-            outputs["EfsFileSystemId"] = (self.efs.file_system_id, "EFS mounted at /efs")
+            outputs.append((contract.EFS_FILE_SYSTEM, self.efs.file_system_id, "EFS mounted at /efs"))
         if self.lustre is not None:
-            outputs["FsxFileSystemId"] = (
-                self.lustre.file_system.file_system_id,
-                "FSx for Lustre mounted at /fsx",
+            outputs.append(
+                (
+                    contract.FSX_FILE_SYSTEM,
+                    self.lustre.file_system.file_system_id,
+                    "FSx for Lustre mounted at /fsx",
+                )
             )
-            outputs["FsxMountName"] = (self.lustre.mount_name, "Lustre mount name")
-        for key, (value, description) in outputs.items():
-            CfnOutput(self, key, value=value, description=description)
+            outputs.append((contract.FSX_MOUNT_NAME, self.lustre.mount_name, "Lustre mount name"))
+        for output, value, description in outputs:
+            CfnOutput(self, output.key, value=value, description=description)
 
     def _data_access_policy(self) -> iam.ManagedPolicy:
         """Read datasets; read and write results and checkpoints; use the data key for it."""

@@ -25,6 +25,7 @@ from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.follow import follow, summary_table
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
 from mlhpc.cli.workload_args import parse_sets
+from mlhpc.contract import QueueKind
 from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import Backend, WorkloadSpec
 
@@ -35,14 +36,6 @@ class RemoteBackend(StrEnum):
     BATCH = "batch"
     SAGEMAKER = "sagemaker"
     EKS = "eks"
-
-
-class QueueKind(StrEnum):
-    """HpcStack's job queues."""
-
-    GPU = "gpu"
-    GPU_SPOT = "gpu-spot"
-    CPU = "cpu"
 
 
 def _check_backend(spec: WorkloadSpec, backend: RemoteBackend) -> None:

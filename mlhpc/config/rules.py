@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 from mlhpc.config.issues import ConfigIssue, Level
 from mlhpc.config.model import NEURON_CORES, CapacityKind, Config
+from mlhpc.contract import gpu_image_parameter
 from mlhpc.instances import efa_types, lookup
 
 Rule = Callable[[Config], Iterator[ConfigIssue]]
@@ -332,16 +333,6 @@ def vcpu_limits(config: Config) -> Iterator[ConfigIssue]:
             message="EFA training without FSx for Lustre reads data from S3 or EFS, which is usually the bottleneck",
             fix="set storage.fsx.enabled: true for multi-node training",
         )
-
-
-def gpu_image_parameter(project: str) -> str:
-    """Return the SSM parameter ImageStack's distribution writes the GPU image id to."""
-    return f"/{project}/ami/gpu"
-
-
-def inferentia_image_parameter(project: str) -> str:
-    """Return the SSM parameter ImageStack's distribution writes the Inferentia image id to."""
-    return f"/{project}/ami/inferentia"
 
 
 def image_recipes(config: Config) -> Iterator[ConfigIssue]:

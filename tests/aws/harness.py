@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from mlhpc.registry import pascal
+from mlhpc.contract import pascal
 
 MOTO_CONFIG = {"batch": {"use_docker": False}}
 PROJECT = "mlhpc"

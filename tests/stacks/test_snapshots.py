@@ -12,7 +12,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.assembly import ANALYTICS, STACK_IDS, STUDIO
+from mlhpc.contract import STACK_IDS
+from stacks.assembly import ANALYTICS, STUDIO
 from tests.conftest import REPO, load_template
 
 pytestmark = pytest.mark.synth

@@ -1,0 +1,131 @@
+"""What the stacks write and the CLI reads, written once: stack ids and names, output keys, SSM parameters.
+
+The stacks and the CLI meet at CloudFormation: ``cdk deploy HpcStack`` creates ``<project>-hpc``
+with outputs, and ``mlhpc submit`` finds the queue, job definition, image repository and buckets by
+reading those outputs back. Each name on that boundary is declared here and imported by both sides,
+so a renamed output cannot leave the CLI reading a key no stack writes
+(``tests/test_contract.py`` synthesizes every config and checks each key the CLI reads against
+the template of the stack it reads it from).
+
+CloudFormation outputs are strings. An :class:`Output` knows its value's type and does the one
+encoding and decoding of it (``GpuQueueEfa`` is a bool on both sides, ``"true"``/``"false"`` only
+on the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T", str, bool)
+
+
+class StackId(StrEnum):
+    """Construct ids of the stacks: what `cdk deploy` takes (a public contract)."""
+
+    NETWORK = "NetworkStack"
+    STORAGE = "StorageStack"
+    HPC = "HpcStack"
+    IMAGE = "ImageStack"
+    INFERENCE = "InferenceStack"
+    ANALYTICS = "AnalyticsStack"
+    STUDIO = "StudioStack"
+
+    @property
+    def part(self) -> str:
+        """Return the suffix of the CloudFormation stack name: HpcStack -> 'hpc'."""
+        return self.value.removesuffix("Stack").lower()
+
+
+# Every stack the app can build, in dependency order.
+STACK_IDS: tuple[StackId, ...] = tuple(StackId)
+
+
+def stack_name(project: str, stack: StackId) -> str:
+    """Return the CloudFormation name of a stack: `<project>-<part>` (two projects share an account)."""
+    return f"{project}-{stack.part}"
+
+
+def pascal(name: str) -> str:
+    """Return a workload name in PascalCase, as output keys spell it (pinn -> Pinn, a_b -> AB)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+@dataclass(frozen=True)
+class Output(Generic[T]):
+    """One stack output: the stack that writes it, its key, and the type of its value."""
+
+    stack: StackId
+    key: str
+    kind: type[T]
+    what: str  # what the CLI uses it for, in its error when the output is missing
+
+    def encode(self, value: T) -> str:
+        """Return the string CloudFormation stores for a value."""
+        if self.kind is bool:
+            return "true" if value else "false"
+        return str(value)
+
+    def decode(self, text: str) -> T:
+        """Return the value of an output string (raise ValueError for a string the stack never writes)."""
+        if self.kind is bool:
+            if text not in ("true", "false"):
+                raise ValueError(f"output {self.key} of {self.stack} is {text!r}, not 'true' or 'false'")
+            return text == "true"
+        return text
+
+
+class QueueKind(StrEnum):
+    """The job queues of HpcStack, as `mlhpc submit --queue` names them."""
+
+    GPU = "gpu"
+    GPU_SPOT = "gpu-spot"
+    CPU = "cpu"
+
+    @property
+    def construct_name(self) -> str:
+        """Return the queue's name inside HpcStack (construct ids and metric dimensions)."""
+        return {"gpu": "GpuOnDemand", "gpu-spot": "GpuSpot", "cpu": "Cpu"}[self.value]
+
+    @property
+    def output(self) -> Output[str]:
+        """Return the output holding the queue's ARN."""
+        return Output(StackId.HPC, f"JobQueue{self.construct_name}", str, f"the {self.value} job queue")
+
+
+# StorageStack
+DATASETS_BUCKET = Output(StackId.STORAGE, "DatasetsBucketName", str, "where inputs live")
+RESULTS_BUCKET = Output(StackId.STORAGE, "ResultsBucketName", str, "where job outputs go")
+CHECKPOINTS_BUCKET = Output(StackId.STORAGE, "CheckpointsBucketName", str, "where checkpoints go")
+DATA_KEY = Output(StackId.STORAGE, "DataKeyArn", str, "the KMS key of the buckets and file systems")
+EFS_FILE_SYSTEM = Output(StackId.STORAGE, "EfsFileSystemId", str, "EFS mounted at /efs")
+FSX_FILE_SYSTEM = Output(StackId.STORAGE, "FsxFileSystemId", str, "FSx for Lustre mounted at /fsx")
+FSX_MOUNT_NAME = Output(StackId.STORAGE, "FsxMountName", str, "the Lustre mount name")
+
+# HpcStack
+GPU_QUEUE_EFA = Output(StackId.HPC, "GpuQueueEfa", bool, "whether the GPU queues' nodes have EFA")
+JOB_LOG_GROUP = Output(StackId.HPC, "JobLogGroupName", str, "where job logs go")
+SAGEMAKER_ROLE = Output(StackId.HPC, "SageMakerRoleArn", str, "the role SageMaker training jobs run as")
+JOB_ALERTS_TOPIC = Output(StackId.HPC, "JobAlertsTopicArn", str, "the SNS topic told about failed jobs")
+
+
+def job_definition_output(workload: str) -> Output[str]:
+    """Return the output holding a workload's Batch job definition ARN."""
+    return Output(StackId.HPC, f"JobDefinition{pascal(workload)}", str, f"the job definition of {workload}")
+
+
+def repository_output(workload: str) -> Output[str]:
+    """Return the output holding a workload's ECR repository URI."""
+    return Output(StackId.HPC, f"Repository{pascal(workload)}Uri", str, f"the image repository of {workload}")
+
+
+# SSM parameters ImageStack's distributions write and HpcStack (or the user's config) reads.
+def gpu_image_parameter(project: str) -> str:
+    """Return the SSM parameter ImageStack's distribution writes the GPU image id to."""
+    return f"/{project}/ami/gpu"
+
+
+def inferentia_image_parameter(project: str) -> str:
+    """Return the SSM parameter ImageStack's distribution writes the Inferentia image id to."""
+    return f"/{project}/ami/inferentia"

@@ -20,7 +20,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from mlhpc import placement
+from mlhpc.config.issues import ConfigError
 from mlhpc.config.model import CapacityKind, HpcConfig
+from mlhpc.config.rules import placement_issue
 from mlhpc.instances import lookup
 from mlhpc.registry import pascal
 from mlhpc.spec import WorkloadSpec
@@ -33,12 +36,25 @@ from stacks.constructs.retention import retention
 from stacks.hpc_roles import ClusterRoles
 from stacks.storage_stack import StorageStack
 
+# The queues' names here (and in the JobQueue<name> outputs) -> placement's queue kinds.
+QUEUE_KINDS = {
+    "GpuOnDemand": placement.QueueKind.GPU,
+    "GpuSpot": placement.QueueKind.GPU_SPOT,
+    "Cpu": placement.QueueKind.CPU,
+}
+
 
 class HpcStack(Stack):
     """GPU (On-Demand, Spot) and CPU compute environments and queues, job definitions from workload specs.
 
     GPU nodes live in one private subnet (one zone) with a cluster placement group and
     one EFA interface per network card; they mount FSx at /fsx and EFS at /efs.
+
+    Each workload's job definition is sized (:mod:`mlhpc.placement`) for the queue
+    :func:`mlhpc.placement.route` sends it to, which is the queue ``mlhpc submit`` uses. A
+    workload the cluster has no queue for (a GPU workload on a CPU-only cluster) gets no
+    job definition (``skipped``); one that has a queue but could never start there stops
+    synthesis with the config rule's message (``mlhpc validate`` reports the same).
     """
 
     def __init__(
@@ -178,15 +194,39 @@ class HpcStack(Stack):
             gpudirect_rdma=rdma,
             retry_attempts=config.retry_attempts,
         )
+        self.placements, self.skipped = self._place(config, specs)
         self.job_definitions = {
             name: WorkloadJobDefinition(
-                self, f"Job{pascal(name)}", spec=spec, repository=self.repositories[name], context=context
+                self, f"Job{pascal(name)}", spec=specs[name], sizing=sizing,
+                repository=self.repositories[name], context=context,
             )
-            for name, spec in specs.items()
-        }
+            for name, sizing in self.placements.items()
+        }  # fmt: skip
 
         self._observability(config, vpc)
         self._outputs(efa=efa_interfaces > 0)
+
+    def _place(
+        self, config: HpcConfig, specs: Mapping[str, WorkloadSpec]
+    ) -> tuple[dict[str, placement.Sizing], dict[str, placement.Refusal]]:
+        """Size every workload for its queue; raise ConfigError for one that could never start there."""
+        envs = placement.environments(config)
+        # placement reads the same config sections as the queues above; they must agree.
+        assert set(envs) == {QUEUE_KINDS[name] for name in self.queues}, (set(envs), set(self.queues))
+        sized: dict[str, placement.Sizing] = {}
+        skipped: dict[str, placement.Refusal] = {}
+        errors = []
+        for name, spec in specs.items():
+            result = placement.place(spec, envs)
+            if isinstance(result, placement.Sizing):
+                sized[name] = result
+            elif result.absent:
+                skipped[name] = result
+            else:
+                errors.append(placement_issue(result))
+        if errors:
+            raise ConfigError(errors, source="HpcStack (run `mlhpc validate FILE` for the whole report)")
+        return sized, skipped
 
     def _gpu_queues(
         self,
@@ -316,7 +356,12 @@ class HpcStack(Stack):
         outputs["GpuQueueEfa"] = ("true" if efa else "false", "Whether the GPU queues' nodes have EFA")
         for name, job in self.job_definitions.items():
             kind = "multi-node parallel" if job.multi_node else "single-node"
-            outputs[f"JobDefinition{pascal(name)}"] = (job.definition.job_definition_arn, f"{name} ({kind})")
+            s = job.sizing
+            shape = f"{s.nodes} node(s) x {s.gpus} GPU, {s.vcpus} vCPU, {s.memory_mib} MiB"
+            outputs[f"JobDefinition{pascal(name)}"] = (
+                job.definition.job_definition_arn,
+                f"{name} ({kind}; {shape}; sized for {s.instance_type} on the {s.queue.value} queue)",
+            )
             outputs[f"Repository{pascal(name)}Uri"] = (
                 self.repositories[name].repository_uri,
                 f"{name} image",

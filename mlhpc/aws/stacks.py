@@ -12,7 +12,7 @@ from typing import Any
 from mlhpc.aws.session import Aws, with_backoff
 from mlhpc.errors import EfaUnavailable, OutputMissing, StackNotDeployed
 from mlhpc.registry import pascal
-from mlhpc.spec import WorkloadSpec
+from mlhpc.spec import Efa, WorkloadSpec
 
 # construct id (what `cdk deploy` takes) -> CloudFormation stack name suffix
 STACKS = {"NetworkStack": "network", "StorageStack": "storage", "HpcStack": "hpc"}
@@ -126,13 +126,13 @@ class Deployment:
         return self._get("HpcStack", "SageMakerRoleArn", "the role SageMaker training jobs run as")
 
     def check_efa(self, spec: WorkloadSpec, queue_kind: str) -> None:
-        """Raise EfaUnavailable when the workload needs EFA and the queue's instances have none."""
-        if not spec.resources.efa:
+        """Raise EfaUnavailable when the workload requires EFA and the queue's instances have none."""
+        if spec.resources.efa is not Efa.REQUIRED:
             return
         has_efa = queue_kind.startswith("gpu") and self.hpc.get("GpuQueueEfa", "false").lower() == "true"
         if not has_efa:
             raise EfaUnavailable(
-                f"{spec.name} needs EFA (resources.efa=true) but the {queue_kind} queue in "
+                f"{spec.name} needs EFA (resources.efa=required) but the {queue_kind} queue in "
                 f"{stack_name(self.project, 'HpcStack')} has no EFA-capable instances",
                 fix="deploy HpcStack with an EFA instance type in the GPU compute environment "
                 "(e.g. p4d.24xlarge or p5.48xlarge; config/examples/p5-efa-training.yaml) and run "

@@ -10,7 +10,8 @@ import sys
 
 from aws_cdk import App
 
-from mlhpc.config import ConfigError, load_config_with_warnings
+from mlhpc.config import ConfigError, Level, load_config_with_warnings
+from mlhpc.config.rules import workload_placement
 from stacks.assembly import build_app
 
 
@@ -19,6 +20,12 @@ def main() -> int:
     chosen = App().node.try_get_context("config") or os.environ.get("MLHPC_CONFIG")
     try:
         config, warnings = load_config_with_warnings(chosen)
+        # Every workload's job must fit the queue it goes to; HpcStack would stop on the same issues.
+        placement = workload_placement(config)
+        errors = [i for i in placement if i.level is Level.ERROR]
+        if errors:
+            raise ConfigError(errors, source=chosen, warnings=warnings)
+        warnings = [*warnings, *placement]
     except ConfigError as err:
         print(err, file=sys.stderr)
         print("Run `mlhpc validate FILE` for the same report; nothing was synthesized.", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,28 +35,82 @@ class WorkloadArgs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
+ALL_GPUS = "all"
+
+
+class Efa(StrEnum):
+    """What a workload needs of the Elastic Fabric Adapter between its nodes."""
+
+    NONE = "none"  # no inter-node traffic worth a fabric
+    PREFERRED = "preferred"  # use EFA where the queue's nodes have it; NCCL falls back to TCP elsewhere
+    REQUIRED = "required"  # only meaningful on EFA nodes: never placed on a queue without EFA
+
+
 class Resources(BaseModel):
-    """What one run asks of the cluster (per node)."""
+    """What one run needs of the cluster, independent of any instance type.
+
+    The per-node ask is derived from these needs for the instance types of the queue a
+    job goes to (:mod:`mlhpc.placement`): ``gpus_per_node="all"`` takes every GPU of
+    the node Batch places it on (and then its vCPUs and memory less the agent's share);
+    a number asks for that many GPUs and only what the per-GPU and per-node minimums add
+    up to, so several such jobs can share one instance. A GPU job runs one rank per GPU;
+    a CPU job runs one rank per node.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     nodes: int = Field(
-        default=1, ge=1, le=256, description="Nodes of a Batch multi-node job (1: single node)."
+        default=1, ge=1, le=256, description="Default nodes of a Batch multi-node job (1: single node)."
     )
-    gpus_per_node: int = Field(default=0, ge=0, le=16)
-    vcpus_per_node: int = Field(default=2, ge=1, le=192)
-    memory_mib: int = Field(default=4096, ge=512)
+    gpus_per_node: int | Literal["all"] = Field(
+        default=0, description="GPUs (ranks) per node: a number (0: a CPU job), or 'all' of the node's."
+    )
+    vcpus_per_gpu: int = Field(default=0, ge=0, le=96, description="vCPUs each GPU's rank needs.")
+    memory_per_gpu_mib: int = Field(default=0, ge=0, description="Host memory each GPU's rank needs (MiB).")
+    min_vcpus_per_node: int = Field(default=1, ge=1, le=192, description="vCPUs a node needs at least.")
+    min_memory_per_node_mib: int = Field(
+        default=512, ge=512, description="Memory a node needs at least (MiB), whatever its GPUs."
+    )
     shm_size_mib: int = Field(
         default=1024, ge=64, description="/dev/shm for the container (NCCL, dataloaders)."
     )
-    efa: bool = Field(default=False, description="Needs EFA devices (multi-node NCCL traffic).")
+    efa: Efa = Field(default=Efa.NONE, description="none, preferred or required (multi-node NCCL traffic).")
     timeout_s: int = Field(default=4 * 3600, ge=60, description="Wall-clock limit of one attempt.")
 
     @model_validator(mode="after")
-    def _efa_needs_gpus(self) -> Resources:
-        if self.efa and self.gpus_per_node == 0:
-            raise ValueError("efa=True needs gpus_per_node >= 1: EFA carries NCCL traffic between GPUs")
+    def _consistent(self) -> Resources:
+        if isinstance(self.gpus_per_node, int) and not 0 <= self.gpus_per_node <= 16:
+            raise ValueError(
+                f"gpus_per_node={self.gpus_per_node}: give 0 to 16, or 'all' (every GPU of the node)"
+            )
+        if self.efa is not Efa.NONE and not self.uses_gpus:
+            raise ValueError(
+                f"efa={self.efa.value} needs gpus_per_node >= 1 or 'all': EFA carries NCCL traffic between GPUs"
+            )
+        if not self.uses_gpus and (self.vcpus_per_gpu or self.memory_per_gpu_mib):
+            raise ValueError(
+                "vcpus_per_gpu/memory_per_gpu_mib on a CPU job (gpus_per_node=0): "
+                "give min_vcpus_per_node/min_memory_per_node_mib instead"
+            )
         return self
+
+    @property
+    def uses_gpus(self) -> bool:
+        """Whether the job needs GPUs at all."""
+        return self.gpus_per_node != 0
+
+    @property
+    def whole_node(self) -> bool:
+        """Whether the job takes every GPU of its node (and so the node's vCPUs and memory)."""
+        return self.gpus_per_node == ALL_GPUS
+
+    def vcpus_for(self, gpus: int) -> int:
+        """Return the vCPUs one node needs when it runs ``gpus`` GPUs."""
+        return max(self.min_vcpus_per_node, self.vcpus_per_gpu * gpus)
+
+    def memory_mib_for(self, gpus: int) -> int:
+        """Return the memory (MiB) one node needs when it runs ``gpus`` GPUs."""
+        return max(self.min_memory_per_node_mib, self.memory_per_gpu_mib * gpus)
 
 
 class WorkloadSpec(BaseModel):

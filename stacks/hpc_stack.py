@@ -20,8 +20,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from mlhpc import contract
+from mlhpc import contract, placement
+from mlhpc.config.issues import ConfigError
 from mlhpc.config.model import CapacityKind, HpcConfig
+from mlhpc.config.rules import placement_issue
 from mlhpc.contract import pascal
 from mlhpc.instances import lookup
 from mlhpc.spec import WorkloadSpec
@@ -34,12 +36,21 @@ from stacks.constructs.retention import retention
 from stacks.hpc_roles import ClusterRoles
 from stacks.storage_stack import StorageStack
 
+# The queues' names here (and in the JobQueue<name> outputs) -> the contract's queue kinds.
+QUEUE_KINDS = {kind.construct_name: kind for kind in contract.QueueKind}
+
 
 class HpcStack(Stack):
     """GPU (On-Demand, Spot) and CPU compute environments and queues, job definitions from workload specs.
 
     GPU nodes live in one private subnet (one zone) with a cluster placement group and
     one EFA interface per network card; they mount FSx at /fsx and EFS at /efs.
+
+    Each workload's job definition is sized (:mod:`mlhpc.placement`) for the queue
+    :func:`mlhpc.placement.route` sends it to, which is the queue ``mlhpc submit`` uses. A
+    workload the cluster has no queue for (a GPU workload on a CPU-only cluster) gets no
+    job definition (``skipped``); one that has a queue but could never start there stops
+    synthesis with the config rule's message (``mlhpc validate`` reports the same).
     """
 
     def __init__(
@@ -179,15 +190,39 @@ class HpcStack(Stack):
             gpudirect_rdma=rdma,
             retry_attempts=config.retry_attempts,
         )
+        self.placements, self.skipped = self._place(config, specs)
         self.job_definitions = {
             name: WorkloadJobDefinition(
-                self, f"Job{pascal(name)}", spec=spec, repository=self.repositories[name], context=context
+                self, f"Job{pascal(name)}", spec=specs[name], sizing=sizing,
+                repository=self.repositories[name], context=context,
             )
-            for name, spec in specs.items()
-        }
+            for name, sizing in self.placements.items()
+        }  # fmt: skip
 
         self._observability(config, vpc)
         self._outputs(efa=efa_interfaces > 0)
+
+    def _place(
+        self, config: HpcConfig, specs: Mapping[str, WorkloadSpec]
+    ) -> tuple[dict[str, placement.Sizing], dict[str, placement.Refusal]]:
+        """Size every workload for its queue; raise ConfigError for one that could never start there."""
+        envs = placement.environments(config)
+        # placement reads the same config sections as the queues above; they must agree.
+        assert set(envs) == {QUEUE_KINDS[name] for name in self.queues}, (set(envs), set(self.queues))
+        sized: dict[str, placement.Sizing] = {}
+        skipped: dict[str, placement.Refusal] = {}
+        errors = []
+        for name, spec in specs.items():
+            result = placement.place(spec, envs)
+            if isinstance(result, placement.Sizing):
+                sized[name] = result
+            elif result.absent:
+                skipped[name] = result
+            else:
+                errors.append(placement_issue(result))
+        if errors:
+            raise ConfigError(errors, source="HpcStack (run `mlhpc validate FILE` for the whole report)")
+        return sized, skipped
 
     def _gpu_queues(
         self,
@@ -311,9 +346,8 @@ class HpcStack(Stack):
 
     def _outputs(self, *, efa: bool) -> None:
         # Every key the CLI reads comes from mlhpc.contract (its test checks each one in the templates).
-        kinds = {kind.construct_name: kind for kind in contract.QueueKind}
         outputs: list[tuple[contract.Output[Any], str, str]] = [
-            (kinds[name].output, queue.job_queue_arn, f"{name} job queue")
+            (QUEUE_KINDS[name].output, queue.job_queue_arn, f"{name} job queue")
             for name, queue in self.queues.items()
         ]
         outputs.append(
@@ -325,12 +359,20 @@ class HpcStack(Stack):
         )
         for name, job in self.job_definitions.items():
             kind = "multi-node parallel" if job.multi_node else "single-node"
+            s = job.sizing
+            shape = f"{s.nodes} node(s) x {s.gpus} GPU, {s.vcpus} vCPU, {s.memory_mib} MiB"
             outputs.append(
-                (contract.job_definition_output(name), job.definition.job_definition_arn, f"{name} ({kind})")
+                (
+                    contract.job_definition_output(name),
+                    job.definition.job_definition_arn,
+                    f"{name} ({kind}; {shape}; sized for {s.instance_type} on the {s.queue.value} queue)",
+                )
             )
-            outputs.append(
-                (contract.repository_output(name), self.repositories[name].repository_uri, f"{name} image")
-            )
+        # every workload's image, with or without a Batch definition here (SageMaker and EKS run it too)
+        outputs += [
+            (contract.repository_output(name), repository.repository_uri, f"{name} image")
+            for name, repository in self.repositories.items()
+        ]
         outputs += [
             (contract.JOB_LOG_GROUP, self.job_logs.log_group_name, "CloudWatch log group of every job"),
             (

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mlhpc import placement
 from mlhpc.aws import jobs
 from mlhpc.aws.jobs import JobInfo, from_millis
 from mlhpc.aws.session import Aws, is_throttling, with_backoff
@@ -47,9 +48,14 @@ class Submission:
         return str(self.request["jobQueue"])
 
 
-def default_queue_kind(spec: WorkloadSpec) -> str:
-    """Return the queue a workload goes to unless told: gpu for GPU workloads, else cpu."""
-    return "gpu" if spec.resources.gpus_per_node > 0 else "cpu"
+def default_queue_kind(spec: WorkloadSpec, deployment: Deployment) -> str:
+    """Return the queue a workload goes to unless told: the one HpcStack sized its job definition for.
+
+    :func:`mlhpc.placement.route` decides it for the stack and the CLI alike (GPU workloads to
+    the On-Demand GPU queue, single-node ones to Spot when that is the only GPU queue, CPU
+    workloads to the CPU queue); it raises NoRoute when the deployment has no queue for it.
+    """
+    return placement.route(spec, deployment.queues()).value
 
 
 def describe_job_definition(aws: Aws, arn: str) -> dict[str, Any]:
@@ -98,13 +104,14 @@ def prepare(
     run_id: str,
 ) -> Submission:
     """Build the submit_job request for a workload run (reads the job definition; submits nothing)."""
-    queue_kind = queue_kind or default_queue_kind(spec)
+    queue_kind = queue_kind or default_queue_kind(spec, deployment)
     deployment.check_efa(spec, queue_kind)
     jobdef_arn = deployment.job_definition(spec)
     queue = deployment.queue(queue_kind)
     jobdef = describe_job_definition(aws, jobdef_arn)
     multi = jobdef.get("type") == "multinode" or bool(jobdef.get("nodeProperties"))
     nodes = nodes or (spec.resources.nodes if multi else 1)
+    placement.check_queue(spec, queue_kind, nodes)
     if nodes > 1 and not multi:
         raise BackendUnsupported(
             f"--nodes {nodes} needs a multi-node job definition, but {jobdef.get('jobDefinitionName', jobdef_arn)} "

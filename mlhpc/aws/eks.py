@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mlhpc.errors import BackendUnsupported
-from mlhpc.spec import WorkloadArgs, WorkloadSpec
+from mlhpc.spec import Efa, WorkloadArgs, WorkloadSpec
 
 # Same values as workloads.common.checkpoint.RESUMABLE_EXIT_CODE and dist.DEFAULT_PORT (kept here so
 # mlhpc does not import the workload runtime).
@@ -48,10 +48,16 @@ def render(
         "app.kubernetes.io/managed-by": "mlhpc",
         "mlhpc/run-id": run_id,
     }
-    limits: dict[str, str] = {"cpu": str(res.vcpus_per_node), "memory": f"{res.memory_mib}Mi"}
-    if res.gpus_per_node:
-        limits["nvidia.com/gpu"] = str(res.gpus_per_node)
-    if res.efa:
+    if res.whole_node:
+        raise BackendUnsupported(
+            f"{spec.name} asks for all GPUs of its node, and a Kubernetes pod must name a number",
+            fix=f"submit it to Batch (`mlhpc submit {spec.name} --backend batch`), where the node size is known",
+        )
+    gpus = int(res.gpus_per_node)
+    limits: dict[str, str] = {"cpu": str(res.vcpus_for(gpus)), "memory": f"{res.memory_mib_for(gpus)}Mi"}
+    if gpus:
+        limits["nvidia.com/gpu"] = str(gpus)
+    if res.efa is not Efa.NONE:
         limits["vpc.amazonaws.com/efa"] = "1"
     options = spec.command(args)[3:]
     if out_uri:

@@ -17,7 +17,7 @@ from mlhpc.aws.jobs import JobInfo
 from mlhpc.aws.session import Aws, with_backoff
 from mlhpc.aws.stacks import Deployment
 from mlhpc.errors import ClientTokenReused, JobNotFound
-from mlhpc.spec import WorkloadArgs, WorkloadSpec
+from mlhpc.spec import Efa, WorkloadArgs, WorkloadSpec
 
 STATUS = {
     "InProgress": "RUNNING",
@@ -29,15 +29,22 @@ STATUS = {
 
 
 def default_instance_type(spec: WorkloadSpec) -> str:
-    """Return a training instance type that fits the spec's per-node resources."""
-    gpus = spec.resources.gpus_per_node
+    """Return a training instance type that fits the spec's per-node resources.
+
+    "All GPUs of the node" has no cluster to follow on SageMaker: such a job gets an 8-GPU
+    type with EFA (ml.p4d.24xlarge) when it uses EFA, else a 4-GPU ml.g5.12xlarge.
+    """
+    res = spec.resources
+    if res.whole_node:
+        return "ml.p4d.24xlarge" if res.efa is not Efa.NONE else "ml.g5.12xlarge"
+    gpus = int(res.gpus_per_node)
     if gpus >= 8:
         return "ml.p4d.24xlarge"
     if gpus >= 4:
         return "ml.g5.12xlarge"
     if gpus >= 1:
         return "ml.g5.2xlarge"
-    return "ml.m5.xlarge" if spec.resources.vcpus_per_node <= 4 else "ml.m5.4xlarge"
+    return "ml.m5.xlarge" if res.vcpus_for(0) <= 4 else "ml.m5.4xlarge"
 
 
 def hyperparameters(args: WorkloadArgs) -> dict[str, str]:

@@ -13,7 +13,7 @@ from mlhpc import contract
 from mlhpc.aws.session import Aws, with_backoff
 from mlhpc.contract import Output, QueueKind, StackId, stack_name
 from mlhpc.errors import EfaUnavailable, OutputMissing, StackNotDeployed
-from mlhpc.spec import WorkloadSpec
+from mlhpc.spec import Efa, WorkloadSpec
 
 READY = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"})
 
@@ -120,14 +120,14 @@ class Deployment:
         return str(self.get(contract.SAGEMAKER_ROLE))
 
     def check_efa(self, spec: WorkloadSpec, queue_kind: str) -> None:
-        """Raise EfaUnavailable when the workload needs EFA and the queue's instances have none."""
-        if not spec.resources.efa:
+        """Raise EfaUnavailable when the workload requires EFA and the queue's instances have none."""
+        if spec.resources.efa is not Efa.REQUIRED:
             return
         has_efa = queue_kind.startswith("gpu") and contract.GPU_QUEUE_EFA.key in self.hpc
         has_efa = has_efa and bool(self.get(contract.GPU_QUEUE_EFA))
         if not has_efa:
             raise EfaUnavailable(
-                f"{spec.name} needs EFA (resources.efa=true) but the {queue_kind} queue in "
+                f"{spec.name} needs EFA (resources.efa=required) but the {queue_kind} queue in "
                 f"{stack_name(self.project, StackId.HPC)} has no EFA-capable instances",
                 fix="deploy HpcStack with an EFA instance type in the GPU compute environment "
                 "(e.g. p4d.24xlarge or p5.48xlarge; config/examples/p5-efa-training.yaml) and run "

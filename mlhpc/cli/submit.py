@@ -68,7 +68,11 @@ def submit(
     ),
     sets: list[str] = SETS_OPTION,
     queue: QueueKind | None = typer.Option(
-        None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs)."
+        None,
+        "--queue",
+        "-q",
+        help="Batch queue: gpu, gpu-spot or cpu (default: the one its job definition is sized for; "
+        "multi-node runs never on gpu-spot).",
     ),
     detach: bool = typer.Option(
         False, "--detach", "-d", help="Print the job id and the next commands; do not follow."
@@ -102,7 +106,9 @@ def submit(
 
         mlhpc submit hello --set n=1000000
 
-        mlhpc submit pinn --nodes 2 --queue gpu-spot --detach
+        mlhpc submit pinn --nodes 2 --queue gpu --detach
+
+        mlhpc submit qnn --queue gpu-spot
 
         mlhpc submit pinn --backend sagemaker --dry-run --output json
 

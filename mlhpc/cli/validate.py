@@ -10,6 +10,7 @@ from mlhpc.cli.aws_options import PROFILE_OPTION, REGION_OPTION
 from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc.config import Config, ConfigError, ConfigIssue, Level, load_config_with_warnings
+from mlhpc.config.rules import workload_placement
 
 STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "cyan"}
 
@@ -80,6 +81,11 @@ def validate(
     except ConfigError as err:
         errors, notes = list(err.issues), list(err.warnings)
         config = None
+    if config is not None:
+        # Every workload's Batch job must fit the queue it goes to (HPC012-HPC017).
+        found = workload_placement(config)
+        errors += [i for i in found if i.level is Level.ERROR]
+        notes += [i for i in found if i.level is not Level.ERROR]
     if online and config is not None:
         found = _online(
             config, region=region, profile=profile, instance_types=instance_types, nodes=nodes, spot=spot
@@ -115,6 +121,24 @@ def validate(
         + (f" ({len(notes)} note{'s' if len(notes) != 1 else ''} above)" if notes else "")
         + (" - online checks passed" if online else "")
     )
+    _print_placements(config)
+
+
+def _print_placements(config: Config) -> None:
+    """Print where each workload's Batch job goes and what one node asks there."""
+    from mlhpc import placement
+    from mlhpc.registry import all_specs
+
+    envs = placement.environments(config.hpc)
+    for name, spec in all_specs().items():
+        result = placement.place(spec, envs)
+        if isinstance(result, placement.Sizing):
+            console.print(
+                f"  {name}: {result.queue.value} queue, {result.nodes} node(s) x {result.gpus} GPU, "
+                f"{result.vcpus} vCPU, {result.memory_mib:,} MiB per node (sized for {result.instance_type}"
+                f"{', EFA' if result.efa else ''})",
+                markup=False,
+            )
 
 
 def _online(

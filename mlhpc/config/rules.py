@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from mlhpc.config.issues import ConfigIssue, Level
 from mlhpc.config.model import NEURON_CORES, CapacityKind, Config
 from mlhpc.contract import gpu_image_parameter
 from mlhpc.instances import efa_types, lookup
+
+if TYPE_CHECKING:
+    from mlhpc.placement import Refusal
+    from mlhpc.spec import WorkloadSpec
 
 Rule = Callable[[Config], Iterator[ConfigIssue]]
 
@@ -592,6 +597,48 @@ def studio_network(config: Config) -> Iterator[ConfigIssue]:
             ),
             fix=f"add {', '.join(missing)} to network.interface_endpoints",
         )
+
+
+# --- workloads on the cluster -----------------------------------------------------------------
+# These rules need the workload specs as well as the config, so they are not in RULES (which every
+# load of a config runs, and which must not import every workload): `mlhpc validate`, `app.py`
+# and HpcStack call them.
+
+
+def placement_issue(refusal: Refusal) -> ConfigIssue:
+    """Return the config issue of a workload Batch could never start (HPC012-HPC017).
+
+    HPC016 (the cluster has no queue of the kind the workload needs, e.g. a GPU workload on
+    a CPU-only cluster) is an INFO: HpcStack emits no job definition for it. The others are
+    errors: the workload has a queue but could never start there, so synthesis stops.
+    """
+    fit = f" Instance types that would fit: {', '.join(refusal.would_fit[:8])}." if refusal.would_fit else ""
+    return ConfigIssue(
+        code=refusal.code,
+        level=Level.INFO if refusal.absent else Level.ERROR,
+        path=refusal.path,
+        message=refusal.message
+        + ("; no Batch job definition is made for it" if refusal.absent else "")
+        + ("" if refusal.absent else "." + fit),
+        fix=refusal.fix,
+    )
+
+
+def workload_placement(config: Config, specs: Mapping[str, WorkloadSpec] | None = None) -> list[ConfigIssue]:
+    """HPC012-HPC017: every workload's Batch job fits the queue it is routed to (mlhpc.placement)."""
+    from mlhpc import placement
+
+    if specs is None:
+        from mlhpc.registry import all_specs
+
+        specs = all_specs()
+    envs = placement.environments(config.hpc)
+    issues = []
+    for spec in specs.values():
+        result = placement.place(spec, envs)
+        if isinstance(result, placement.Refusal):
+            issues.append(placement_issue(result))
+    return issues
 
 
 RULES: tuple[Rule, ...] = (

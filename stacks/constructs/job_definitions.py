@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from mlhpc.placement import Sizing
 from mlhpc.spec import WorkloadSpec
 from workloads.common.checkpoint import RESUMABLE_EXIT_CODE
 
@@ -65,12 +66,14 @@ def retry_strategies() -> list[batch.RetryStrategy]:
 
 
 class WorkloadJobDefinition(Construct):
-    """The Batch job definition of one workload, shaped by its spec.
+    """The Batch job definition of one workload, shaped by its spec and sized for its queue.
 
-    Distributed workloads with more than one node become multi-node parallel job
-    definitions (each node runs ``workloads.common.batch_launch``, which starts one rank
-    per GPU); the rest become single-node definitions. GPU jobs with EFA get the
-    ``/dev/infiniband/uverbs*`` devices, unlimited memlock and the EFA environment.
+    ``sizing`` (from :func:`mlhpc.placement.size`) gives each node's GPUs, vCPUs and memory
+    for the instance types of the queue the workload is routed to. Distributed workloads
+    with more than one node become multi-node parallel job definitions (each node runs
+    ``workloads.common.batch_launch``, which starts one rank per GPU); the rest become
+    single-node definitions. GPU jobs with EFA get the ``/dev/infiniband/uverbs*`` devices,
+    unlimited memlock and the EFA environment.
     """
 
     def __init__(
@@ -79,18 +82,20 @@ class WorkloadJobDefinition(Construct):
         construct_id: str,
         *,
         spec: WorkloadSpec,
+        sizing: Sizing,
         repository: ecr.IRepository,
         context: JobContext,
     ) -> None:
         super().__init__(scope, construct_id)
         res = spec.resources
-        efa = res.efa and context.efa_devices > 0
+        self.sizing = sizing
+        efa = sizing.efa and context.efa_devices > 0
         environment = {"MLHPC_WORKLOAD": spec.name, "PYTHONUNBUFFERED": "1"}
         if efa:
             environment.update(efa_environment(gpudirect_rdma=context.gpudirect_rdma))
         command = [*spec.command(), "--out", "Ref::out", "--checkpoint-dir", "Ref::checkpoint"]
-        if spec.distributed and res.gpus_per_node > 1:
-            command = ["python", "-m", "workloads.common.batch_launch", "--nproc-per-node", str(res.gpus_per_node),
+        if spec.distributed and sizing.gpus > 1:
+            command = ["python", "-m", "workloads.common.batch_launch", "--nproc-per-node", str(sizing.gpus),
                        "--", *command]  # fmt: skip
 
         linux = batch.LinuxParameters(
@@ -117,9 +122,9 @@ class WorkloadJobDefinition(Construct):
             self,
             "Container",
             image=ecs.ContainerImage.from_ecr_repository(repository, context.image_tag),
-            cpu=res.vcpus_per_node,
-            memory=Size.mebibytes(res.memory_mib),
-            gpu=res.gpus_per_node or None,
+            cpu=sizing.vcpus,
+            memory=Size.mebibytes(sizing.memory_mib),
+            gpu=sizing.gpus or None,
             command=command,
             environment=environment,
             job_role=context.job_role,
@@ -145,13 +150,15 @@ class WorkloadJobDefinition(Construct):
             "timeout": Duration.seconds(res.timeout_s),
             "propagate_tags": True,
         }
-        self.multi_node = spec.multi_node
-        if spec.multi_node:
+        self.multi_node = sizing.multi_node
+        if sizing.multi_node:
             self.definition: batch.IJobDefinition = batch.MultiNodeJobDefinition(
                 self,
                 "Definition",
                 containers=[
-                    batch.MultiNodeContainer(container=self.container, start_node=0, end_node=res.nodes - 1)
+                    batch.MultiNodeContainer(
+                        container=self.container, start_node=0, end_node=sizing.nodes - 1
+                    )
                 ],
                 main_node=0,
                 **common,  # type: ignore[arg-type]

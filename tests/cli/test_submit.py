@@ -233,15 +233,15 @@ def test_workload_needing_efa_on_a_queue_without_it(
     cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlhpc import registry
-    from mlhpc.spec import Resources
+    from mlhpc.spec import Efa, Resources
 
     spec = registry.get("hello")
-    efa_spec = spec.model_copy(update={"resources": Resources(gpus_per_node=8, efa=True)})
+    efa_spec = spec.model_copy(update={"resources": Resources(gpus_per_node=8, efa=Efa.REQUIRED)})
     monkeypatch.setattr(registry, "get", lambda name: efa_spec)
     result = cli("submit", "hello", "--detach")
     assert result.exit_code == 1
     assert (
-        "error: hello needs EFA (resources.efa=true) but the gpu queue in mlhpc-hpc has no EFA-capable instances"
+        "error: hello needs EFA (resources.efa=required) but the gpu queue in mlhpc-hpc has no EFA-capable instances"
         in result.stderr
     )
     assert "next: cdk deploy HpcStack" in result.stderr

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from mlhpc.config import parse_config
-from mlhpc.spec import Backend, Resources, WorkloadArgs, WorkloadSpec
+from mlhpc.spec import Backend, Efa, Resources, WorkloadArgs, WorkloadSpec
 from stacks.assembly import HPC, NETWORK, STORAGE, build_app
 from stacks.constructs.node_setup import render_for_test
 
@@ -26,7 +26,9 @@ TRAIN = WorkloadSpec(
     description="a multi-node GPU job",
     module="workloads.train",
     args=NoArgs,
-    resources=Resources(nodes=2, gpus_per_node=8, vcpus_per_node=96, memory_mib=500_000, efa=True),
+    resources=Resources(
+        nodes=2, gpus_per_node="all", vcpus_per_gpu=4, memory_per_gpu_mib=8192, efa=Efa.PREFERRED
+    ),
     image="mlhpc/train",
     distributed=True,
 )
@@ -35,7 +37,7 @@ SWEEP = WorkloadSpec(
     description="a single-node CPU job",
     module="workloads.sweep_cpu",
     args=NoArgs,
-    resources=Resources(vcpus_per_node=2, memory_mib=2048),
+    resources=Resources(min_vcpus_per_node=2, min_memory_per_node_mib=2048),
     image="mlhpc/sweep",
     backends=frozenset({Backend.LOCAL, Backend.BATCH}),
 )
@@ -201,11 +203,11 @@ def test_one_multi_node_job_definition_per_multi_node_workload(default: dict[str
         "-m",
         "workloads.common.batch_launch",
         "--nproc-per-node",
-        "8",
+        "4",  # every GPU of the default g5.12xlarge
         "--",
     ]
     assert container["Command"][-4:] == ["--out", "Ref::out", "--checkpoint-dir", "Ref::checkpoint"]
-    assert {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}["GPU"] == "8"
+    assert {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}["GPU"] == "4"
 
 
 def test_p5_jobs_get_32_devices_and_gpudirect_rdma() -> None:

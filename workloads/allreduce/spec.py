@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlhpc.spec import Backend, Resources, WorkloadArgs, WorkloadSpec
+from mlhpc.spec import Backend, Efa, Resources, WorkloadArgs, WorkloadSpec
 from workloads.allreduce.expectations import REFERENCES
 
 Collective = Literal["all_reduce", "reduce_scatter", "all_gather", "broadcast"]
@@ -109,14 +109,17 @@ SPEC = WorkloadSpec(
     description="Collective bandwidth sweep (nccl-tests conventions) and DDP training-scaling study.",
     module="workloads.allreduce",
     args=Args,
-    # The job this workload exists for: 2 nodes of 8 GPUs (p4de/p5 class) talking NCCL over EFA.
+    # The job this workload exists for: 2 nodes, every GPU of each, talking NCCL over EFA. EFA is
+    # required: the sweep measures the fabric and compares it with EFA references (--expect), so a
+    # run over TCP sockets would only report a misleading number.
     resources=Resources(
         nodes=2,
-        gpus_per_node=8,
-        vcpus_per_node=96,
-        memory_mib=737_280,
+        gpus_per_node="all",
+        vcpus_per_gpu=2,  # one rank per GPU; the collectives run on the GPU and the NIC
+        memory_per_gpu_mib=8_192,  # host staging of up to 2 GiB buffers (more without GPUDirect RDMA)
+        min_memory_per_node_mib=16_384,
         shm_size_mib=16_384,
-        efa=True,
+        efa=Efa.REQUIRED,
         timeout_s=3600,
     ),
     image="mlhpc/allreduce",

@@ -61,7 +61,9 @@ SPEC = WorkloadSpec(
     module="workloads.bert",
     args=Args,
     # A CPU job: the offline load test on Batch, or one service replica's worth of CPU locally.
-    resources=Resources(vcpus_per_node=4, memory_mib=8192, shm_size_mib=1024, timeout_s=3600),
+    resources=Resources(
+        min_vcpus_per_node=4, min_memory_per_node_mib=8192, shm_size_mib=1024, timeout_s=3600
+    ),
     image="mlhpc/bert",
     backends=frozenset({Backend.LOCAL, Backend.BATCH, Backend.EKS}),
     default_backend=Backend.LOCAL,

@@ -26,7 +26,7 @@ SPEC = WorkloadSpec(
     description="Sums 1..n over the ranks with torch.distributed and checkpoints per chunk (the CLI's test job).",
     module="workloads.hello",
     args=HelloArgs,
-    resources=Resources(nodes=1, vcpus_per_node=1, memory_mib=512, timeout_s=600),
+    resources=Resources(nodes=1, min_vcpus_per_node=1, min_memory_per_node_mib=512, timeout_s=600),
     image="mlhpc/hello",
     backends=frozenset({Backend.LOCAL, Backend.BATCH, Backend.SAGEMAKER, Backend.EKS}),
     default_backend=Backend.BATCH,

@@ -84,7 +84,11 @@ SPEC = WorkloadSpec(
     ),
     module="workloads.qnn",
     args=Args,
-    resources=Resources(nodes=1, gpus_per_node=1, vcpus_per_node=4, memory_mib=8192, timeout_s=3600),
+    # One GPU is plenty (a small CNN and a statevector of a few qubits); a number, not "all", so
+    # several runs can share a multi-GPU node.
+    resources=Resources(
+        nodes=1, gpus_per_node=1, min_vcpus_per_node=4, min_memory_per_node_mib=8192, timeout_s=3600
+    ),
     image="mlhpc/qnn",
     backends=frozenset({Backend.LOCAL, Backend.BATCH}),
     default_backend=Backend.BATCH,

@@ -2,13 +2,14 @@
 
 import pytest
 
-from mlhpc.spec import SpecError
+from mlhpc.spec import Efa, SpecError
 from workloads.allreduce.main import main
 from workloads.allreduce.spec import SPEC
 
 
 def test_defaults_and_demo_are_valid_and_distributed_efa():
-    assert SPEC.multi_node and SPEC.resources.efa and SPEC.resources.gpus_per_node == 8
+    # it measures the fabric: EFA is required, on all GPUs of the node
+    assert SPEC.multi_node and SPEC.resources.efa is Efa.REQUIRED and SPEC.resources.gpus_per_node == "all"
     demo = SPEC.validate_args(SPEC.demo_args)
     assert demo.max_bytes <= 4 * 1024 * 1024
 

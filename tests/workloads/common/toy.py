@@ -28,7 +28,7 @@ SPEC = WorkloadSpec(
     description="Counts steps; the shared runtime's test workload.",
     module="tests.workloads.common.toy",
     args=ToyArgs,
-    resources=Resources(nodes=1, vcpus_per_node=1, memory_mib=512),
+    resources=Resources(nodes=1, min_vcpus_per_node=1, min_memory_per_node_mib=512),
     image="mlhpc/toy",
     backends=frozenset({Backend.LOCAL, Backend.BATCH, Backend.SAGEMAKER}),
     distributed=True,

@@ -75,7 +75,11 @@ def submit(
     ),
     sets: list[str] = SETS_OPTION,
     queue: QueueKind | None = typer.Option(
-        None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs)."
+        None,
+        "--queue",
+        "-q",
+        help="Batch queue: gpu, gpu-spot or cpu (default: by the spec's GPUs). Multi-node jobs need "
+        "gpu (On-Demand): Batch runs no multi-node job on Spot.",
     ),
     detach: bool = typer.Option(
         False, "--detach", "-d", help="Print the job id and the next commands; do not follow."
@@ -109,7 +113,7 @@ def submit(
 
         mlhpc submit hello --set n=1000000
 
-        mlhpc submit pinn --nodes 2 --queue gpu-spot --detach
+        mlhpc submit pinn --nodes 2 --queue gpu --detach
 
         mlhpc submit pinn --backend sagemaker --dry-run --output json
 

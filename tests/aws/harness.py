@@ -45,7 +45,8 @@ def _container(workload: str) -> dict[str, Any]:
         "Memory": 512,
         # Options only, as HpcStack writes them: the image's ENTRYPOINT runs the workload.
         "Command": invocation.options(
-            registry.get(workload), run=invocation.RunOptions(out="Ref::out", checkpoint_dir="Ref::checkpoint")
+            registry.get(workload),
+            run=invocation.RunOptions(out="Ref::out", checkpoint_dir="Ref::checkpoint"),
         ),
         "LogConfiguration": {"LogDriver": "awslogs", "Options": {"awslogs-group": LOG_GROUP}},
     }

@@ -46,7 +46,13 @@ def test_set_pairs_with_unknown_key_suggest_the_right_one() -> None:
 
 def test_command_lists_only_non_defaults() -> None:
     args = invocation.from_pairs(toy.SPEC, ["steps=9"])
-    assert invocation.command(toy.SPEC, args) == ["python", "-m", "tests.workloads.common.toy", "--steps", "9"]
+    assert invocation.command(toy.SPEC, args) == [
+        "python",
+        "-m",
+        "tests.workloads.common.toy",
+        "--steps",
+        "9",
+    ]
 
 
 def test_run_writes_metrics(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workloads.common import toy
 from mlhpc import invocation
+from tests.workloads.common import toy
 from workloads.common.sagemaker import FAILURE_EXIT_CODE
 
 

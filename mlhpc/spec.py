@@ -95,6 +95,18 @@ class WorkloadSpec(BaseModel):
         """Return every argument's default value."""
         return self.args().model_dump(mode="json")
 
+    def parse_sets(self, pairs: list[str] | tuple[str, ...]) -> WorkloadArgs:
+        """Validate ``key=value`` strings (shorthand for :func:`mlhpc.invocation.from_pairs`)."""
+        from mlhpc import invocation
+
+        return invocation.from_pairs(self, pairs)
+
+    def command(self, args: WorkloadArgs | None = None) -> list[str]:
+        """Return the argv a container runs (shorthand for :func:`mlhpc.invocation.command`)."""
+        from mlhpc import invocation
+
+        return invocation.command(self, args)
+
     def validate_args(self, values: dict[str, Any]) -> WorkloadArgs:
         """Validate a mapping of argument values; raise SpecError naming each bad key, value and range."""
         try:

@@ -3,12 +3,13 @@
 Every workload package ``workloads/<name>/`` exposes ``SPEC: WorkloadSpec`` in its
 ``spec.py``. HpcStack turns specs into Batch job definitions, the CLI validates
 ``--set key=value`` against ``SPEC.args`` and the entrypoint parses its options from
-the same model, so a new argument is declared in exactly one place.
+the same model, so a new argument is declared in exactly one place. How arguments
+travel (argv, SageMaker hyperparameters, environment, the image's entry point) is
+:mod:`mlhpc.invocation`.
 """
 
 from __future__ import annotations
 
-import shlex
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -149,16 +150,16 @@ class WorkloadSpec(BaseModel):
         return self.args().model_dump(mode="json")
 
     def parse_sets(self, pairs: list[str] | tuple[str, ...]) -> WorkloadArgs:
-        """Validate ``key=value`` strings against the arguments model (raises SpecError)."""
-        values: dict[str, Any] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise SpecError(
-                    f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100"
-                )
-            values[key.strip().replace("-", "_")] = value.strip()
-        return self.validate_args(values)
+        """Validate ``key=value`` strings (shorthand for :func:`mlhpc.invocation.from_pairs`)."""
+        from mlhpc import invocation
+
+        return invocation.from_pairs(self, pairs)
+
+    def command(self, args: WorkloadArgs | None = None) -> list[str]:
+        """Return the argv a container runs (shorthand for :func:`mlhpc.invocation.command`)."""
+        from mlhpc import invocation
+
+        return invocation.command(self, args)
 
     def validate_args(self, values: dict[str, Any]) -> WorkloadArgs:
         """Validate a mapping of argument values; raise SpecError naming each bad key, value and range."""
@@ -166,29 +167,6 @@ class WorkloadSpec(BaseModel):
             return self.args.model_validate(values)
         except ValidationError as err:
             raise SpecError.from_validation(self, err) from None
-
-    def command(self, args: WorkloadArgs | None = None) -> list[str]:
-        """Return the container command: `python -m MODULE --key value ...` for non-default arguments."""
-        command = ["python", "-m", self.module]
-        if args is None:
-            return command
-        defaults = self.defaults()
-        for key, value in args.model_dump(mode="json").items():
-            if value != defaults.get(key):
-                command += [f"--{key.replace('_', '-')}", _to_cli(value)]
-        return command
-
-    def command_line(self, args: WorkloadArgs | None = None) -> str:
-        """Return :meth:`command` as one shell-quoted string."""
-        return shlex.join(self.command(args))
-
-
-def _to_cli(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 class SpecError(ValueError):

@@ -1,8 +1,10 @@
 """AWS Batch: build the submit request from a spec and the stack outputs, submit idempotently, describe.
 
-The request overrides only what varies per run: the command's options (the spec's
-non-default arguments plus ``--out`` and ``--checkpoint-dir`` under the stacks' buckets),
-a few environment variables and, for a multi-node job definition, the number of nodes.
+The request overrides only what varies per run: the command (options only, built by
+:func:`mlhpc.invocation.options`: the launcher option of a multi-node definition, the spec's
+non-default arguments and the run options under the stacks' buckets; the image's
+ENTRYPOINT runs the workload), a few environment variables and, for a multi-node job
+definition, the number of nodes.
 Everything else (image, vCPUs, memory, EFA devices, retry strategy) comes from the job
 definition HpcStack generated from the same spec.
 """
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlhpc import placement
+from mlhpc import invocation, placement
 from mlhpc.aws import jobs
 from mlhpc.aws.jobs import JobInfo, from_millis
 from mlhpc.aws.session import Aws, is_throttling, with_backoff
@@ -74,22 +76,20 @@ def describe_job_definition(aws: Aws, arn: str) -> dict[str, Any]:
     return dict(found[0])
 
 
-def command_head(job_definition: dict[str, Any]) -> list[str]:
-    """Return the part of the job definition's command before its first option.
-
-    HpcStack may write the full ``python -m workloads.<name>`` into the job definition or
-    leave it to the image's ENTRYPOINT; overriding with the same head keeps either working.
-    """
+def _container_properties(job_definition: dict[str, Any]) -> dict[str, Any]:
     props = job_definition.get("containerProperties") or {}
     if not props and job_definition.get("nodeProperties"):
         ranges = job_definition["nodeProperties"].get("nodeRangeProperties", [])
         props = (ranges[0].get("container") or {}) if ranges else {}
-    head = []
-    for part in props.get("command") or []:
-        if part.startswith("--"):
-            break
-        head.append(part)
-    return head
+    return dict(props)
+
+
+def gpus_per_node(job_definition: dict[str, Any]) -> int:
+    """Return the GPUs each container of a job definition asks for (0 when none)."""
+    for requirement in _container_properties(job_definition).get("resourceRequirements") or []:
+        if requirement.get("type") == "GPU":
+            return int(requirement.get("value", 0))
+    return 0
 
 
 def prepare(
@@ -121,18 +121,14 @@ def prepare(
         )
     out_uri = f"s3://{deployment.results_bucket}/{spec.name}/{run_id}/"
     ckpt_uri = f"s3://{deployment.checkpoints_bucket}/{spec.name}/{run_id}/"
-    command = [
-        *command_head(jobdef),
-        *spec.command(args)[3:],
-        "--out",
-        out_uri,
-        "--checkpoint-dir",
-        ckpt_uri,
-    ]
+    run = invocation.RunOptions(out=out_uri, checkpoint_dir=ckpt_uri)
+    # The job definition's command is replaced, not appended to: the override carries the
+    # launcher option again, for the GPUs the definition gives each node.
+    command = invocation.options(
+        spec, args, run, nproc_per_node=invocation.nproc_per_node(spec, gpus_per_node(jobdef))
+    )
     environment = [
-        {"name": "MLHPC_RUN_ID", "value": run_id},
-        {"name": "MLHPC_OUT", "value": out_uri},
-        {"name": "MLHPC_CHECKPOINT_DIR", "value": ckpt_uri},
+        {"name": key, "value": value} for key, value in invocation.run_environment(run, run_id=run_id).items()
     ]
     overrides = {"command": command, "environment": environment}
     name = jobs.job_name(deployment.project, spec.name, token)

@@ -15,13 +15,10 @@ from typing import Any
 
 import yaml
 
+from mlhpc import invocation
 from mlhpc.errors import BackendUnsupported
+from mlhpc.invocation import RENDEZVOUS_PORT, RESUMABLE_EXIT_CODE
 from mlhpc.spec import Efa, WorkloadArgs, WorkloadSpec
-
-# Same values as workloads.common.checkpoint.RESUMABLE_EXIT_CODE and dist.DEFAULT_PORT (kept here so
-# mlhpc does not import the workload runtime).
-RESUMABLE_EXIT_CODE = 143
-DEFAULT_PORT = 29500
 
 
 def render(
@@ -59,11 +56,7 @@ def render(
         limits["nvidia.com/gpu"] = str(gpus)
     if res.efa is not Efa.NONE:
         limits["vpc.amazonaws.com/efa"] = "1"
-    options = spec.command(args)[3:]
-    if out_uri:
-        options += ["--out", out_uri]
-    if checkpoint_uri:
-        options += ["--checkpoint-dir", checkpoint_uri]
+    run = invocation.RunOptions(out=out_uri or None, checkpoint_dir=checkpoint_uri or None)
     env: list[dict[str, Any]] = [{"name": "MLHPC_RUN_ID", "value": run_id}]
     if count > 1:
         env += [
@@ -77,20 +70,21 @@ def render(
             },
             {"name": "WORLD_SIZE", "value": str(count)},
             {"name": "MASTER_ADDR", "value": f"{name}-0.{name}.{namespace}.svc.cluster.local"},
-            {"name": "MASTER_PORT", "value": str(DEFAULT_PORT)},
+            {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
         ]
     container: dict[str, Any] = {
         "name": spec.name.replace("_", "-"),
         "image": image,
-        "command": spec.command()[:3],
-        "args": options,
+        # command replaces the image's ENTRYPOINT (set to the same), args its CMD.
+        "command": invocation.entrypoint(spec),
+        "args": invocation.options(spec, args, run),
         "env": env,
         "resources": {"requests": dict(limits), "limits": dict(limits)},
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
     if count > 1:
-        container["ports"] = [{"containerPort": DEFAULT_PORT, "name": "rendezvous"}]
+        container["ports"] = [{"containerPort": RENDEZVOUS_PORT, "name": "rendezvous"}]
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
@@ -127,7 +121,7 @@ def render(
                 "spec": {
                     "clusterIP": "None",
                     "selector": {"job-name": name},
-                    "ports": [{"name": "rendezvous", "port": DEFAULT_PORT}],
+                    "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}],
                 },
             }
         )

@@ -2,7 +2,8 @@
 
 The image is the workload's ECR repository (HpcStack output ``Repository<Name>Uri``);
 SageMaker runs it as ``<image> train``, which :mod:`workloads.common.sagemaker` turns back
-into the workload's options: every hyperparameter is a string, the ``training`` channel
+into the workload's options: every hyperparameter is a string (both sides use
+:mod:`mlhpc.invocation`), the ``training`` channel
 is mounted from S3, ``/opt/ml/model`` is uploaded to the output path and
 ``/opt/ml/output/failure`` becomes the job's FailureReason.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mlhpc import invocation
 from mlhpc.aws import jobs
 from mlhpc.aws.jobs import JobInfo
 from mlhpc.aws.session import Aws, with_backoff
@@ -45,19 +47,6 @@ def default_instance_type(spec: WorkloadSpec) -> str:
     if gpus >= 1:
         return "ml.g5.2xlarge"
     return "ml.m5.xlarge" if res.vcpus_for(0) <= 4 else "ml.m5.4xlarge"
-
-
-def hyperparameters(args: WorkloadArgs) -> dict[str, str]:
-    """Return every argument as a string, as the training contract requires (lists comma-joined)."""
-    out: dict[str, str] = {}
-    for key, value in args.model_dump(mode="json").items():
-        if isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif isinstance(value, list | tuple):
-            out[key] = ",".join(str(v) for v in value)
-        else:
-            out[key] = str(value)
-    return out
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ def prepare(
             "TrainingInputMode": "File",
         },
         "RoleArn": deployment.sagemaker_role,
-        "HyperParameters": hyperparameters(args),
+        "HyperParameters": invocation.to_hyperparameters(spec, args),
         "InputDataConfig": [
             {
                 "ChannelName": "training",
@@ -122,7 +111,7 @@ def prepare(
             "VolumeSizeInGB": 50,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": spec.resources.timeout_s},
-        "Environment": {"MLHPC_RUN_ID": run_id},
+        "Environment": invocation.run_environment(invocation.RunOptions(), run_id=run_id),
         "Tags": [
             {"Key": jobs.TAG_WORKLOAD, "Value": spec.name},
             {"Key": jobs.TAG_RUN_ID, "Value": run_id},

@@ -18,6 +18,7 @@ from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc.cli.workload_args import parse_sets
 from mlhpc.errors import BackendUnsupported, MlhpcError
+from mlhpc.invocation import CHECKPOINT_OPTION, NO_RESUME_OPTION, OUT_OPTION, RESUMABLE_EXIT_CODE
 from mlhpc.spec import Backend
 
 
@@ -61,15 +62,18 @@ def run(
         1, "--workers", "-w", min=1, max=64, help="Ranks to run (Ray actors when > 1)."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Output directory (default: results/WORKLOAD/RUN-ID)."
+        # The workload's own run options, passed through under the same names.
+        None,
+        OUT_OPTION,
+        help="Output directory (default: results/WORKLOAD/RUN-ID).",
     ),
     demo: bool = typer.Option(
         False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
     ),
     checkpoint_dir: Path | None = typer.Option(
-        None, "--checkpoint-dir", help="Checkpoint directory (default: OUT/checkpoints); reuse one to resume."
+        None, CHECKPOINT_OPTION, help="Checkpoint directory (default: OUT/checkpoints); reuse one to resume."
     ),
-    no_resume: bool = typer.Option(False, "--no-resume", help="Ignore an existing checkpoint."),
+    no_resume: bool = typer.Option(False, NO_RESUME_OPTION, help="Ignore an existing checkpoint."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Run a workload locally: the job a cluster would run, with the same rendezvous, on this machine.
@@ -141,7 +145,8 @@ def run(
         code = codes[failed[0]]
         meaning = {
             2: "bad arguments or input",
-            143: "stopped after a checkpoint; run again with the same --out or --checkpoint-dir to resume",
+            RESUMABLE_EXIT_CODE: "stopped after a checkpoint; run again with the same "
+            f"{OUT_OPTION} or {CHECKPOINT_OPTION} to resume",
         }.get(code, "it failed (details above)")
         raise MlhpcError(
             f"{spec.name} run {run_id}: rank(s) {', '.join(map(str, failed))} exited {code}: {meaning}",

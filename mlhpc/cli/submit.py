@@ -71,8 +71,8 @@ def submit(
         None,
         "--queue",
         "-q",
-        help="Batch queue: gpu, gpu-spot or cpu (default: the one its job definition is sized for; "
-        "multi-node runs never on gpu-spot).",
+        help="Batch queue: gpu, gpu-spot or cpu (default: the one its job definition is sized for). "
+        "Multi-node jobs need gpu (On-Demand): Batch runs no multi-node job on Spot.",
     ),
     detach: bool = typer.Option(
         False, "--detach", "-d", help="Print the job id and the next commands; do not follow."

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlhpc import invocation
 from mlhpc.spec import WorkloadArgs, WorkloadSpec
 
 # Ray's minimum is 75 MiB; workers exchange only exit codes.
@@ -61,13 +62,13 @@ class LocalRun:
     resume: bool = True
 
     def argv(self) -> list[str]:
-        """Return the entrypoint's options: the non-default arguments plus --out/--checkpoint-dir."""
-        argv = [*self.spec.command(self.args)[3:], "--out", str(self.out)]
-        if self.checkpoint_dir is not None:
-            argv += ["--checkpoint-dir", str(self.checkpoint_dir)]
-        if not self.resume:
-            argv.append("--no-resume")
-        return argv
+        """Return the entrypoint's options: the non-default arguments plus the run options."""
+        run = invocation.RunOptions(
+            out=str(self.out),
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            resume=self.resume,
+        )
+        return invocation.options(self.spec, self.args, run)
 
 
 def rank_envs(workers: int, port: int) -> list[dict[str, str]]:

@@ -12,9 +12,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from mlhpc import invocation
+from mlhpc.invocation import RESUMABLE_EXIT_CODE
 from mlhpc.placement import Sizing
 from mlhpc.spec import WorkloadSpec
-from workloads.common.checkpoint import RESUMABLE_EXIT_CODE
 
 
 def efa_environment(*, gpudirect_rdma: bool) -> dict[str, str]:
@@ -70,10 +71,10 @@ class WorkloadJobDefinition(Construct):
 
     ``sizing`` (from :func:`mlhpc.placement.size`) gives each node's GPUs, vCPUs and memory
     for the instance types of the queue the workload is routed to. Distributed workloads
-    with more than one node become multi-node parallel job definitions (each node runs
-    ``workloads.common.batch_launch``, which starts one rank per GPU); the rest become
-    single-node definitions. GPU jobs with EFA get the ``/dev/infiniband/uverbs*`` devices,
-    unlimited memlock and the EFA environment.
+    with more than one node become multi-node parallel job definitions (each node's
+    entrypoint, given ``--nproc-per-node``, runs ``workloads.common.batch_launch``, which
+    starts one rank per GPU); the rest become single-node definitions. GPU jobs with EFA
+    get the ``/dev/infiniband/uverbs*`` devices, unlimited memlock and the EFA environment.
     """
 
     def __init__(
@@ -93,10 +94,14 @@ class WorkloadJobDefinition(Construct):
         environment = {"MLHPC_WORKLOAD": spec.name, "PYTHONUNBUFFERED": "1"}
         if efa:
             environment.update(efa_environment(gpudirect_rdma=context.gpudirect_rdma))
-        command = [*spec.command(), "--out", "Ref::out", "--checkpoint-dir", "Ref::checkpoint"]
-        if spec.distributed and sizing.gpus > 1:
-            command = ["python", "-m", "workloads.common.batch_launch", "--nproc-per-node", str(sizing.gpus),
-                       "--", *command]  # fmt: skip
+        # Options only: Batch's command replaces the image's CMD and follows its ENTRYPOINT
+        # (`python -m <module>`, see mlhpc.invocation). Several GPUs per node: the launcher option,
+        # which makes the entrypoint start one rank per GPU through workloads.common.batch_launch.
+        command = invocation.options(
+            spec,
+            run=invocation.RunOptions(out="Ref::out", checkpoint_dir="Ref::checkpoint"),
+            nproc_per_node=invocation.nproc_per_node(spec, sizing.gpus),
+        )
 
         linux = batch.LinuxParameters(
             self, "Linux", shared_memory_size=Size.mebibytes(res.shm_size_mib), init_process_enabled=True

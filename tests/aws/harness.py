@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from mlhpc import invocation, registry
 from mlhpc.contract import pascal
 
 MOTO_CONFIG = {"batch": {"use_docker": False}}
@@ -42,7 +43,11 @@ def _container(workload: str) -> dict[str, Any]:
         "Image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}:latest",
         "Vcpus": 1,
         "Memory": 512,
-        "Command": ["python", "-m", f"workloads.{workload}"],
+        # Options only, as HpcStack writes them: the image's ENTRYPOINT runs the workload.
+        "Command": invocation.options(
+            registry.get(workload),
+            run=invocation.RunOptions(out="Ref::out", checkpoint_dir="Ref::checkpoint"),
+        ),
         "LogConfiguration": {"LogDriver": "awslogs", "Options": {"awslogs-group": LOG_GROUP}},
     }
 

@@ -134,3 +134,13 @@ def test_every_command_has_examples_in_help(cli: Cli) -> None:
         assert "Examples" in result.stdout and f"mlhpc {command}" in result.stdout, command
     top = cli("--help").stdout
     assert "mlhpc submit pinn --nodes 2 --detach" in top
+
+
+def test_no_help_example_sends_a_multi_node_job_to_spot(cli: Cli) -> None:
+    """Batch runs no multi-node parallel job on a Spot compute environment: never show one."""
+    help_text = cli("submit", "--help").stdout
+    examples = [line.strip() for line in help_text.splitlines() if line.strip().startswith("mlhpc submit ")]
+    assert any("--nodes 2" in e for e in examples)
+    for example in examples:
+        if "--nodes" in example:
+            assert "gpu-spot" not in example, example

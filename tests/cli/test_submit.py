@@ -32,11 +32,9 @@ def test_detach_prints_the_job_id_and_next_commands(cli: Cli, stacks: dict) -> N
         assert f"mlhpc {command} {job['jobId']}" in result.stdout
     described = boto3.client("batch", region_name="us-east-1").describe_jobs(jobs=[job["jobId"]])["jobs"][0]
     run_id = described["tags"]["mlhpc:run-id"]
-    # The command carries the spec's non-default arguments and the contract's output/checkpoint prefixes.
+    # The command carries the spec's non-default arguments and the contract's output/checkpoint prefixes,
+    # options only: it follows the image's ENTRYPOINT (python -m workloads.hello).
     assert described["container"]["command"] == [
-        "python",
-        "-m",
-        "workloads.hello",
         "--n",
         "500",
         "--out",
@@ -150,7 +148,7 @@ def test_dry_run_prints_the_request_and_submits_nothing(cli: Cli, stacks: dict) 
     request = data["request"]
     assert request["jobQueue"] == stacks["mlhpc-hpc"]["JobQueueGpuSpot"]
     assert request["jobDefinition"] == stacks["mlhpc-hpc"]["JobDefinitionHello"]
-    assert request["containerOverrides"]["command"][:5] == ["python", "-m", "workloads.hello", "--n", "9"]
+    assert request["containerOverrides"]["command"][:2] == ["--n", "9"]
     assert batch_jobs() == [] and batch_jobs("mlhpc-gpu-spot") == []
     table = cli("submit", "hello", "--dry-run")
     assert "dry run: would call batch.submit_job in us-east-1 with:" in table.stdout

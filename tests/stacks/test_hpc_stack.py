@@ -198,15 +198,15 @@ def test_one_multi_node_job_definition_per_multi_node_workload(default: dict[str
     assert env["FI_EFA_USE_DEVICE_RDMA"] == "0"  # g5 has no GPUDirect RDMA
     assert {u["Name"]: u["HardLimit"] for u in container["Ulimits"]}["memlock"] == -1
     assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/fsx", "/efs"}
-    assert container["Command"][:6] == [
-        "python",
-        "-m",
-        "workloads.common.batch_launch",
+    # Options only (the image's ENTRYPOINT runs the workload), starting with the launcher option.
+    assert container["Command"] == [
         "--nproc-per-node",
         "4",  # every GPU of the default g5.12xlarge
-        "--",
+        "--out",
+        "Ref::out",
+        "--checkpoint-dir",
+        "Ref::checkpoint",
     ]
-    assert container["Command"][-4:] == ["--out", "Ref::out", "--checkpoint-dir", "Ref::checkpoint"]
     assert {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}["GPU"] == "4"
 
 

@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from mlhpc import invocation
 from workloads.allreduce import bandwidth
 from workloads.common.launch import spawn_local
 
@@ -46,6 +47,11 @@ def _spawn(module: str, argv: list[str]) -> None:
         raise SystemExit(f"{module} {' '.join(argv)} exited {codes}")
 
 
+def _fresh(out: Path) -> list[str]:
+    """Return the run options of a measurement: write to out, never resume an earlier one."""
+    return invocation.run_options(invocation.RunOptions(out=str(out), resume=False))
+
+
 def sweeps(size: dict[str, int], work: Path) -> list[dict[str, Any]]:
     """Run the all-reduce sweep `repeats` times; return each run's metrics."""
     runs = []
@@ -54,7 +60,7 @@ def sweeps(size: dict[str, int], work: Path) -> list[dict[str, Any]]:
         _spawn(
             "workloads.allreduce",
             ["--min-bytes", "1024", "--max-bytes", str(size["max_bytes"]), "--step-factor", "4", "--iters",
-             str(size["iters"]), "--warmup-iters", "3", "--threads", "1", "--out", str(out), "--no-resume"],
+             str(size["iters"]), "--warmup-iters", "3", "--threads", "1", *_fresh(out)],
         )  # fmt: skip
         runs.append(json.loads((out / "metrics.json").read_text(encoding="utf-8")))
     return runs
@@ -96,7 +102,7 @@ def scaling(size: dict[str, int], work: Path) -> list[list[dict[str, Any]]]:
         _spawn(
             "workloads.allreduce",
             ["--mode", "scaling", "--steps", str(size["steps"]), "--warmup-steps", "2", "--threads", "1",
-             "--out", str(out), "--no-resume"],
+             *_fresh(out)],
         )  # fmt: skip
         runs.append(json.loads((out / "metrics.json").read_text(encoding="utf-8"))["scaling"])
     return runs

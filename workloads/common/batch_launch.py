@@ -6,6 +6,10 @@ GPU. This launcher turns the node layout into per-rank torchrun variables and ru
 
     python -m workloads.common.batch_launch --nproc-per-node 8 -- python -m workloads.pinn ...
 
+On Batch it is reached through the image's entry point: the multi-node job definition's
+command is ``--nproc-per-node 8 --out ...``, and ``python -m workloads.pinn`` given that
+option calls :func:`main` with the argv :func:`mlhpc.invocation.launch_argv` builds.
+
 Ranks are node_rank * nproc + local_rank, so rank 0 is on the main node. SIGTERM is
 forwarded to every rank (they checkpoint and exit 143); the launcher exits with the
 first non-zero code, or 0.
@@ -21,6 +25,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from mlhpc.invocation import LAUNCH_OPTION
 from workloads.common import dist
 
 
@@ -48,12 +53,14 @@ def rank_environments(node: dist.Rendezvous, nproc: int, base: Mapping[str, str]
 def main(argv: Sequence[str] | None = None) -> int:
     """Launch the ranks of this node and wait for them."""
     parser = argparse.ArgumentParser(prog="python -m workloads.common.batch_launch", description=__doc__)
-    parser.add_argument("--nproc-per-node", type=int, required=True, help="ranks (GPUs) on this node")
+    parser.add_argument(
+        LAUNCH_OPTION, dest="nproc_per_node", type=int, required=True, help="ranks (GPUs) on this node"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command each rank runs")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command or args.nproc_per_node < 1:
-        parser.error("give --nproc-per-node N (N >= 1) and, after --, the command to run")
+        parser.error(f"give {LAUNCH_OPTION} N (N >= 1) and, after --, the command to run")
     try:
         node = dist.from_env()
     except dist.RendezvousError as err:

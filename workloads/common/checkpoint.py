@@ -18,11 +18,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# RESUMABLE_EXIT_CODE (143) lives in the invocation codec; re-exported for code importing it from here.
+from mlhpc.invocation import CHECKPOINT_OPTION, RESUMABLE_EXIT_CODE  # noqa: F401
 from workloads.common import storage
-
-# 128 + SIGTERM: what a process killed by SIGTERM reports, and what the Batch job
-# definitions' retry strategy treats as "preempted, try again".
-RESUMABLE_EXIT_CODE = 143
 
 LATEST = "latest.pt"
 
@@ -133,6 +131,6 @@ class Checkpointer:
             )
             raise CheckpointMismatch(
                 f"the checkpoint in {self.location} belongs to another run ({detail}); "
-                "use another --checkpoint-dir, or delete it to start over"
+                f"use another {CHECKPOINT_OPTION}, or delete it to start over"
             )
         return int(payload["step"]), payload["state"]

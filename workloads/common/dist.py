@@ -21,7 +21,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_PORT = 29500
+from mlhpc.invocation import RENDEZVOUS_PORT as DEFAULT_PORT
 
 
 @dataclass(frozen=True)

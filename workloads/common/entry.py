@@ -5,13 +5,14 @@ A workload writes one function ``job(args, ctx) -> metrics`` and its ``main`` is
     def main(argv: list[str] | None = None) -> int:
         return run(SPEC, job, argv)
 
-:func:`run` turns the spec's arguments model into command-line options, prepares the
-output and checkpoint directories (local or s3://), reads the rendezvous, installs the
-SIGTERM handler, writes ``metrics.json``, uploads outputs, and maps failures to exit
-codes: 0 done, 2 bad arguments or input, 143 stopped by SIGTERM after a checkpoint
-(Batch retries it), 1 anything else. Started by SageMaker (``train`` as the only
-argument) it follows the bring-your-own-container contract instead (see
-:mod:`workloads.common.sagemaker`).
+:func:`run` decodes its options with the invocation codec (:mod:`mlhpc.invocation`, which
+also says how each service reaches this entry point), prepares the output and checkpoint
+directories (local or s3://), reads the rendezvous, installs the SIGTERM handler, writes
+``metrics.json``, uploads outputs, and maps failures to exit codes: 0 done, 2 bad arguments
+or input, 143 stopped by SIGTERM after a checkpoint (Batch retries it), 1 anything else.
+Started by SageMaker (``train`` as the only argument) it follows the bring-your-own-container
+contract instead (see :mod:`workloads.common.sagemaker`); given ``--nproc-per-node N`` (a node
+of a multi-node Batch job) it starts N ranks through :mod:`workloads.common.batch_launch`.
 """
 
 from __future__ import annotations
@@ -20,20 +21,19 @@ import argparse
 import enum
 import json
 import math
-import os
 import sys
 import time
 import traceback
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlhpc.spec import SpecError, WorkloadArgs, WorkloadSpec, describe_range
+from mlhpc import invocation
+from mlhpc.invocation import RESUMABLE_EXIT_CODE
+from mlhpc.spec import SpecError, WorkloadArgs, WorkloadSpec
 from workloads.common import dist, sagemaker, storage
 from workloads.common.checkpoint import (
-    RESUMABLE_EXIT_CODE,
     Checkpointer,
     CheckpointMismatch,
     GracefulStop,
@@ -87,61 +87,18 @@ class RunContext:
 Job = Callable[[Any, RunContext], Mapping[str, Any]]
 
 
-# --- options from the arguments model ---------------------------------------------------
-
-
-def _is_sequence(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (list, tuple)
+# --- options: decoded by the invocation codec ------------------------------------------------
 
 
 def build_parser(spec: WorkloadSpec) -> argparse.ArgumentParser:
-    """Return an argparse parser with one option per argument of the spec plus the common ones."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {spec.module}",
-        description=spec.description,
-        epilog=f"Example: python -m {spec.module} --out results/{spec.name}/local "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in list(spec.demo_args.items())[:3]),
-    )
-    group = parser.add_argument_group(f"{spec.name} arguments")
-    for name, info in spec.args.model_fields.items():
-        flag = f"--{name.replace('_', '-')}"
-        default = info.get_default(call_default_factory=True)
-        if isinstance(default, enum.Enum):
-            default = default.value
-        allowed = describe_range(info)
-        text = f"{info.description or ''} (default: {default}{'; ' + allowed if allowed else ''})"
-        metavar = "A,B,..." if _is_sequence(info.annotation) else name.upper()
-        group.add_argument(flag, dest=name, default=None, metavar=metavar, help=text.strip())
-    common = parser.add_argument_group("run options")
-    common.add_argument(
-        "--out",
-        default=os.environ.get("MLHPC_OUT", f"results/{spec.name}/local"),
-        help="output directory or s3:// prefix (default: $MLHPC_OUT or results/<workload>/local)",
-    )
-    common.add_argument(
-        "--checkpoint-dir",
-        default=os.environ.get("MLHPC_CHECKPOINT_DIR"),
-        help="checkpoint directory or s3:// prefix (default: $MLHPC_CHECKPOINT_DIR or <out>/checkpoints)",
-    )
-    common.add_argument(
-        "--no-resume", action="store_true", help="ignore an existing checkpoint and start over"
-    )
-    return parser
+    """Return the entrypoint's argparse parser (the spec's arguments plus the run options)."""
+    return invocation.parser(spec)
 
 
-def parse_args(spec: WorkloadSpec, argv: Sequence[str]) -> tuple[WorkloadArgs, argparse.Namespace]:
-    """Parse argv into the spec's validated arguments and the common options (raises SpecError)."""
-    parser = build_parser(spec)
-    namespace = parser.parse_args(list(argv))
-    values: dict[str, Any] = {}
-    for name, info in spec.args.model_fields.items():
-        raw = getattr(namespace, name)
-        if raw is None:
-            continue
-        values[name] = (
-            [v.strip() for v in raw.split(",") if v.strip()] if _is_sequence(info.annotation) else raw
-        )
-    return spec.validate_args(values), namespace
+def parse_args(spec: WorkloadSpec, argv: Sequence[str]) -> tuple[WorkloadArgs, invocation.RunOptions]:
+    """Parse argv into the spec's validated arguments and the run options (raises SpecError)."""
+    decoded = invocation.parse(spec, argv)
+    return decoded.args, decoded.run
 
 
 # --- running ------------------------------------------------------------------------------
@@ -173,30 +130,35 @@ def write_metrics(out: Path, metrics: Mapping[str, Any]) -> Path:
 def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
     """Parse options, run the job with a prepared context, write metrics; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:
+    if argv[:1] == [invocation.SAGEMAKER_TRAIN]:
         return sagemaker.run_training(spec, lambda a: run(spec, job, a), argv[1:])
     try:
-        args, options = parse_args(spec, argv)
+        decoded = invocation.parse(spec, argv)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as exit_:  # argparse: --help (0) or a usage error it already printed (2)
         return int(exit_.code or 0)
+    if decoded.nproc_per_node is not None:
+        # A node of a multi-node Batch job: become the launcher of one rank per GPU.
+        from workloads.common import batch_launch
+
+        return batch_launch.main(invocation.launch_argv(spec, decoded))
+    args, options = decoded.args, decoded.run
     try:
         rdzv = dist.from_env()
     except dist.RendezvousError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
+    out = options.out or invocation.default_out(spec)
     try:
-        output = storage.OutputDir(options.out)
+        output = storage.OutputDir(out)
     except (storage.StorageError, OSError) as err:
-        print(f"error: cannot use --out {options.out!r}: {err}", file=sys.stderr)
+        print(f"error: cannot use {invocation.OUT_OPTION} {out!r}: {err}", file=sys.stderr)
         return EXIT_USAGE
     checkpoint_location = options.checkpoint_dir or (
-        f"{options.out.rstrip('/')}/checkpoints"
-        if storage.is_s3(options.out)
-        else str(output.path / "checkpoints")
+        f"{out.rstrip('/')}/checkpoints" if storage.is_s3(out) else str(output.path / "checkpoints")
     )
     stop = GracefulStop()
     ctx = RunContext(
@@ -205,7 +167,7 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
         checkpoint_location=checkpoint_location,
         rendezvous=rdzv,
         stop=stop,
-        resume=not options.no_resume,
+        resume=options.resume,
     )
     try:
         metrics = dict(job(args, ctx))

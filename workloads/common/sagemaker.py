@@ -2,7 +2,8 @@
 
 SageMaker starts the image as ``<entrypoint> train`` with:
 
-* hyperparameters in ``/opt/ml/input/config/hyperparameters.json`` (every value a string);
+* hyperparameters in ``/opt/ml/input/config/hyperparameters.json`` (every value a string, decoded
+  by :func:`mlhpc.invocation.from_hyperparameters`);
 * input channels in ``/opt/ml/input/data/<channel>/``;
 * ``/opt/ml/model/`` uploaded to S3 as model.tar.gz when the job ends;
 * ``/opt/ml/checkpoints/`` synced to S3 when checkpointing is configured;
@@ -23,11 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlhpc.spec import WorkloadSpec
+from mlhpc import invocation
+from mlhpc.spec import SpecError, WorkloadSpec
 
 FAILURE_EXIT_CODE = 255
-# Keys the SageMaker SDK adds for its own script mode; not workload arguments.
-RESERVED_PREFIX = "sagemaker_"
 
 
 def root() -> Path:
@@ -41,31 +41,19 @@ def channel_dir(name: str = "training") -> Path | None:
     return path if path.is_dir() else None
 
 
-def _decode(value: Any) -> str:
-    """Undo the SDK's JSON encoding of hyperparameter values ('"abc"' -> abc, '8' -> 8)."""
-    if not isinstance(value, str):
-        return json.dumps(value) if not isinstance(value, int | float) else str(value)
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return value
-    if isinstance(decoded, str):
-        return decoded
-    if isinstance(decoded, bool):
-        return "true" if decoded else "false"
-    if isinstance(decoded, list):
-        return ",".join(str(v) for v in decoded)
-    return value
+def training_argv(spec: WorkloadSpec, hyperparameters: dict[str, Any], extra: Sequence[str]) -> list[str]:
+    """Return the entrypoint's argv for a training job: its hyperparameters, then /opt/ml's run options.
 
-
-def hyperparameters_to_argv(hyperparameters: dict[str, Any]) -> list[str]:
-    """Turn SageMaker hyperparameters into `--key value` options (SageMaker's own keys dropped)."""
-    argv: list[str] = []
-    for key, value in sorted(hyperparameters.items()):
-        if key.startswith(RESERVED_PREFIX):
-            continue
-        argv += [f"--{key.replace('_', '-')}", os.path.expandvars(_decode(value))]
-    return argv
+    Hyperparameters are decoded by the invocation codec (SageMaker's own keys dropped); ``$VARS``
+    in them are expanded first, so a value can name a channel (``$SM_CHANNEL_TRAINING``).
+    """
+    base = root()
+    expanded = {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in hyperparameters.items()}
+    args = invocation.from_hyperparameters(spec, expanded)
+    run = invocation.RunOptions(
+        out=os.environ.get("SM_MODEL_DIR", str(base / "model")), checkpoint_dir=str(base / "checkpoints")
+    )
+    return [*invocation.argument_options(spec, args), *extra, *invocation.run_options(run)]
 
 
 class _Tail(io.TextIOBase):
@@ -95,14 +83,10 @@ def run_training(spec: WorkloadSpec, runner: Callable[[list[str]], int], extra: 
             raise ValueError(f"{config} must hold a JSON object, found {type(hyperparameters).__name__}")
         for channel in (base / "input" / "data").glob("*"):
             os.environ.setdefault(f"SM_CHANNEL_{channel.name.upper()}", str(channel))
-        argv = [
-            *hyperparameters_to_argv(hyperparameters),
-            *extra,
-            "--out",
-            os.environ.get("SM_MODEL_DIR", str(base / "model")),
-            "--checkpoint-dir",
-            str(base / "checkpoints"),
-        ]
+        argv = training_argv(spec, hyperparameters, extra)
+    except SpecError as err:
+        reason = f"error: {err}"
+        code = 2
     except (OSError, ValueError) as err:
         reason = f"{spec.name}: cannot read the SageMaker job configuration: {err}"
         code = 1

@@ -29,6 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from mlhpc import invocation
+
 THRESHOLDS = (1e-2, 5e-3)
 KEPT = (
     "relative_l2",
@@ -78,9 +80,7 @@ def run_ours(size: dict[str, int], out: Path) -> dict[str, Any]:
         "workloads.pinn",
         "--problem",
         "burgers",
-        "--out",
-        str(out),
-        "--no-resume",
+        *invocation.run_options(invocation.RunOptions(out=str(out), resume=False)),
         "--progress",
         "false",
         "--threads",

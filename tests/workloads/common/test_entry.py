@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mlhpc import invocation
 from mlhpc.spec import SpecError
 from tests.workloads.common import toy
 from workloads.common.checkpoint import RESUMABLE_EXIT_CODE
@@ -36,16 +37,22 @@ def test_out_of_range_option_names_the_range() -> None:
 
 def test_set_pairs_with_unknown_key_suggest_the_right_one() -> None:
     with pytest.raises(SpecError) as caught:
-        toy.SPEC.parse_sets(["step=3"])
+        invocation.from_pairs(toy.SPEC, ["step=3"])
     assert str(caught.value).startswith("toy has no argument 'step' (did you mean 'steps'?)")
     with pytest.raises(SpecError, match="is not key=value"):
-        toy.SPEC.parse_sets(["steps"])
-    assert toy.SPEC.parse_sets(["steps=9", "mode=sum"]).steps == 9
+        invocation.from_pairs(toy.SPEC, ["steps"])
+    assert invocation.from_pairs(toy.SPEC, ["steps=9", "mode=sum"]).steps == 9
 
 
 def test_command_lists_only_non_defaults() -> None:
-    args = toy.SPEC.parse_sets(["steps=9"])
-    assert toy.SPEC.command(args) == ["python", "-m", "tests.workloads.common.toy", "--steps", "9"]
+    args = invocation.from_pairs(toy.SPEC, ["steps=9"])
+    assert invocation.command(toy.SPEC, args) == [
+        "python",
+        "-m",
+        "tests.workloads.common.toy",
+        "--steps",
+        "9",
+    ]
 
 
 def test_run_writes_metrics(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mlhpc import invocation
 from tests.workloads.common import toy
-from workloads.common.sagemaker import FAILURE_EXIT_CODE, hyperparameters_to_argv
+from workloads.common.sagemaker import FAILURE_EXIT_CODE
 
 
 @pytest.fixture
@@ -24,10 +25,13 @@ def write_hyperparameters(root: Path, values: dict[str, str]) -> None:
 
 
 def test_hyperparameters_are_strings_and_sdk_keys_are_dropped() -> None:
-    argv = hyperparameters_to_argv(
-        {"steps": "7", "mode": '"sum"', "weights": "[1, 2]", "sagemaker_program": "x", "stop_at": "0"}
+    # As the SageMaker SDK's framework estimators send them (JSON) and as typed in the console (plain).
+    args = invocation.from_hyperparameters(
+        toy.SPEC,
+        {"steps": "7", "mode": '"sum"', "weights": "[1, 2]", "sagemaker_program": "x", "stop_at": "0"},
     )
-    assert argv == ["--mode", "sum", "--steps", "7", "--stop-at", "0", "--weights", "1,2"]
+    assert (args.steps, args.mode, args.weights, args.stop_at) == (7, "sum", [1.0, 2.0], 0)
+    assert invocation.from_hyperparameters(toy.SPEC, {"weights": "1,2.5"}).weights == [1.0, 2.5]
 
 
 def test_train_writes_model_dir(opt_ml: Path) -> None:
@@ -49,7 +53,8 @@ def test_bad_hyperparameter_writes_failure_and_exits_255(opt_ml: Path) -> None:
 def test_unknown_hyperparameter_is_a_failure_reason(opt_ml: Path) -> None:
     write_hyperparameters(opt_ml, {"stepz": "3"})
     assert toy.main(["train"]) == FAILURE_EXIT_CODE
-    assert "unrecognized arguments: --stepz 3" in (opt_ml / "output" / "failure").read_text(encoding="utf-8")
+    reason = (opt_ml / "output" / "failure").read_text(encoding="utf-8")
+    assert "toy has no argument 'stepz' (did you mean 'steps'?)" in reason
 
 
 def test_malformed_config_is_a_failure_reason(opt_ml: Path) -> None:

@@ -10,6 +10,7 @@ as a moto server.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -34,6 +35,17 @@ THROTTLING_CODES = frozenset(
 )
 
 T = TypeVar("T")
+
+# Where a region comes from, in order: --region, then these variables, then the profile. boto3 itself
+# reads only AWS_DEFAULT_REGION; AWS_REGION is what the other AWS SDKs and the CLI v2 read, so mlhpc
+# takes either rather than telling a user to set one that boto3 ignores.
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def region_fix(config_region: str = "") -> str:
+    """Return the fix for a missing region: a variable that is really read, or --region."""
+    region = config_region or "us-east-1"
+    return f"export AWS_DEFAULT_REGION={region} (AWS_REGION works too) or pass --region {region}"
 
 
 def is_throttling(err: BaseException) -> bool:
@@ -88,6 +100,7 @@ class Aws:
         import boto3
         from botocore.exceptions import ProfileNotFound
 
+        region = region or next((os.environ[v] for v in REGION_VARIABLES if os.environ.get(v)), None)
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
         except ProfileNotFound as err:
@@ -98,8 +111,9 @@ class Aws:
         if not session.region_name:
             hint = f" (the config deploys to {config_region})" if config_region else ""
             raise NoRegion(
-                f"no AWS region is set{hint}",
-                fix=f"export AWS_REGION={config_region or 'us-east-1'} or pass --region REGION",
+                f"no AWS region is set{hint}: no --region, {' or '.join(REGION_VARIABLES)}, "
+                "and the profile names none",
+                fix=region_fix(config_region),
             )
         if session.get_credentials() is None:
             raise NoCredentials(

@@ -68,9 +68,9 @@ def _no_credentials(_err: Any) -> Message:
 
 
 def _no_region(_err: Any) -> Message:
-    return Message(
-        "no AWS region is set", "export AWS_REGION=us-east-1 (where your stacks are) or pass --region REGION"
-    )
+    from mlhpc.aws.session import region_fix
+
+    return Message("no AWS region is set", region_fix())
 
 
 def _endpoint(err: Any) -> Message:

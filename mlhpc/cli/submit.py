@@ -77,7 +77,13 @@ def submit(
     detach: bool = typer.Option(
         False, "--detach", "-d", help="Print the job id and the next commands; do not follow."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the request (or manifest); submit nothing."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the request (or manifest); submit nothing. Batch and SageMaker dry runs read the deployed "
+        "stacks' outputs (queue, job definition, buckets), so they need credentials, a region and HpcStack "
+        "deployed; an EKS dry run with --image needs none.",
+    ),
     client_token: str | None = typer.Option(
         None, "--client-token", help="Idempotency token: the same request with the same token makes one job."
     ),

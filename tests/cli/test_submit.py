@@ -279,7 +279,25 @@ def test_no_region(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> 
     result = cli("submit", "hello", "--detach")
     assert result.exit_code == 1
     assert "error: no AWS region is set (the config deploys to us-east-1)" in result.stderr
-    assert "fix: export AWS_REGION=us-east-1 or pass --region REGION" in result.stderr
+    assert "fix: export AWS_DEFAULT_REGION=us-east-1 (AWS_REGION works too) or pass --region us-east-1" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("variable", ["AWS_DEFAULT_REGION", "AWS_REGION"])
+def test_doing_what_the_region_fix_says_works(
+    cli: Cli, stacks: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, variable: str
+) -> None:
+    # the fix names variables; boto3 reads only AWS_DEFAULT_REGION, so each must really be read
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    first = cli("submit", "hello", "--detach")
+    assert variable in first.stderr
+    monkeypatch.setenv(variable, "us-east-1")
+    result = cli("submit", "hello", "--detach")
+    assert "no AWS region" not in result.stderr
+    assert result.exit_code == 0, result.stderr
 
 
 def test_unknown_workload_lists_the_known_ones(cli: Cli) -> None:

@@ -74,6 +74,8 @@ LAUNCH_OPTION = "--nproc-per-node"
 SAGEMAKER_TRAIN = "train"
 # Hyperparameter keys the SageMaker SDK adds for its own script mode; not workload arguments.
 SAGEMAKER_RESERVED_PREFIX = "sagemaker_"
+# The SageMaker input channel a job's input (`mlhpc submit --input`) is mounted as.
+TRAINING_CHANNEL = "training"
 
 ENV_OUT = "MLHPC_OUT"
 ENV_CHECKPOINT_DIR = "MLHPC_CHECKPOINT_DIR"

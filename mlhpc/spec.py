@@ -129,10 +129,20 @@ class WorkloadSpec(BaseModel):
     default_backend: Backend = Backend.BATCH
     distributed: bool = Field(default=False, description="Runs as several ranks through torch.distributed.")
     outputs: tuple[str, ...] = ("metrics.json",)
+    input_arg: str | None = Field(
+        default=None,
+        description="The argument that takes the job's input (a path or s3:// URI): `mlhpc submit --input URI` "
+        "sets it on Batch and EKS and mounts it as SageMaker's `training` channel.",
+    )
+    input_required: bool = Field(default=False, description="The job cannot run without an input.")
     demo_args: dict[str, Any] = Field(default_factory=dict, description="Overrides for `make demo` size.")
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
+        if self.input_arg is not None and self.input_arg not in self.args.model_fields:
+            raise ValueError(f"input_arg {self.input_arg!r} is not an argument of {self.name}")
+        if self.input_required and self.input_arg is None:
+            raise ValueError("input_required needs input_arg: the argument the input is given in")
         if self.default_backend not in self.backends:
             raise ValueError(
                 f"default_backend {self.default_backend} is not in backends {sorted(self.backends)}"

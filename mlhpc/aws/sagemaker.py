@@ -4,7 +4,7 @@ The image is the workload's ECR repository (HpcStack output ``Repository<Name>Ur
 SageMaker runs it as ``<image> train``, which :mod:`workloads.common.sagemaker` turns back
 into the workload's options: every hyperparameter is a string (both sides use
 :mod:`mlhpc.invocation`), the ``training`` channel
-is mounted from S3, ``/opt/ml/model`` is uploaded to the output path and
+is mounted from S3 when the job has an input (``mlhpc submit --input``), ``/opt/ml/model`` is uploaded to the output path and
 ``/opt/ml/output/failure`` becomes the job's FailureReason.
 """
 
@@ -79,7 +79,6 @@ def prepare(
     """Build the create_training_job request (reads only stack outputs; creates nothing)."""
     out_uri = f"s3://{deployment.results_bucket}/{spec.name}/{run_id}/"
     ckpt_uri = f"s3://{deployment.checkpoints_bucket}/{spec.name}/{run_id}/"
-    input_uri = input_uri or f"s3://{deployment.datasets_bucket}/{spec.name}/"
     name = jobs.job_name(deployment.project, spec.name, token)
     count = nodes or spec.resources.nodes
     identity = {"workload": spec.name, "args": args.model_dump(mode="json"), "nodes": count}
@@ -91,18 +90,6 @@ def prepare(
         },
         "RoleArn": deployment.sagemaker_role,
         "HyperParameters": invocation.to_hyperparameters(spec, args),
-        "InputDataConfig": [
-            {
-                "ChannelName": "training",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": input_uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
         "OutputDataConfig": {"S3OutputPath": out_uri},
         "CheckpointConfig": {"S3Uri": ckpt_uri, "LocalPath": "/opt/ml/checkpoints"},
         "ResourceConfig": {
@@ -119,6 +106,21 @@ def prepare(
             {"Key": jobs.TAG_PROJECT, "Value": deployment.project},
         ],
     }
+    if input_uri:
+        # A channel only when there is an input: SageMaker refuses an empty prefix, and the workload
+        # reads /opt/ml/input/data/training only when its input argument is unset.
+        request["InputDataConfig"] = [
+            {
+                "ChannelName": invocation.TRAINING_CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": input_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ]
     return TrainingSubmission(request=request, run_id=run_id, token=token, out_uri=out_uri)
 
 

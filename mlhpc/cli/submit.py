@@ -11,6 +11,7 @@ import typer
 from mlhpc import registry
 from mlhpc.aws import batch, eks, sagemaker
 from mlhpc.aws import jobs as awsjobs
+from mlhpc.aws.inputs import require_objects
 from mlhpc.cli import jobs
 from mlhpc.cli.aws_options import (
     CONFIG_OPTION,
@@ -26,8 +27,8 @@ from mlhpc.cli.follow import follow, summary_table
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
 from mlhpc.cli.workload_args import parse_sets
 from mlhpc.contract import QueueKind
-from mlhpc.errors import BackendUnsupported
-from mlhpc.spec import Backend, WorkloadSpec
+from mlhpc.errors import BackendUnsupported, InputMissing
+from mlhpc.spec import Backend, WorkloadArgs, WorkloadSpec
 
 
 class RemoteBackend(StrEnum):
@@ -67,6 +68,13 @@ def submit(
         None, "--nodes", "-n", min=1, max=256, help="Nodes (default: the spec's)."
     ),
     sets: list[str] = SETS_OPTION,
+    input_uri: str | None = typer.Option(
+        None,
+        "--input",
+        help="The job's input (s3:// prefix, or a path on the cluster's /fsx or /efs): SageMaker mounts it as "
+        "the training channel, Batch and EKS pass it as the workload's input argument. An s3:// input must "
+        "hold objects; it is checked before anything is submitted.",
+    ),
     queue: QueueKind | None = typer.Option(
         None,
         "--queue",
@@ -118,6 +126,8 @@ def submit(
 
         mlhpc submit pinn --backend sagemaker --dry-run --output json
 
+        mlhpc submit qnn --set dataset=mnist --input s3://DATASETS/mnist/
+
         mlhpc submit hello --backend eks --dry-run
     """
     spec = registry.get(workload)
@@ -131,7 +141,12 @@ def submit(
             f"{spec.name} is not a distributed workload; --nodes {nodes} would run {nodes} copies of one job",
             fix="drop --nodes",
         )
+    args, channel = _job_input(spec, args, input_uri, sagemaker_channel=chosen is RemoteBackend.SAGEMAKER)
     tgt = target(config, region, profile)
+    if not dry_run:
+        for uri in (channel, getattr(args, spec.input_arg, None) if spec.input_arg else None):
+            if uri:
+                require_objects(tgt.aws, str(uri), spec=spec)
     token = client_token or awsjobs.new_client_token()
     run_id = awsjobs.new_run_id(token)
     if chosen is RemoteBackend.EKS:
@@ -162,7 +177,14 @@ def submit(
         request, name, out_uri = sub.request, sub.job_name, sub.out_uri
     else:
         sm = sagemaker.prepare(
-            tgt.deployment, spec, args, nodes=nodes, token=token, run_id=run_id, instance_type=instance_type
+            tgt.deployment,
+            spec,
+            args,
+            nodes=nodes,
+            token=token,
+            run_id=run_id,
+            instance_type=instance_type,
+            input_uri=channel,
         )
         request, name, out_uri = sm.request, sm.job_name, sm.out_uri
     if dry_run:
@@ -206,6 +228,34 @@ def submit(
     else:
         console.print(summary_table(info))
         console.print(f"[bold green]{info.status}[/]. next: mlhpc results {job_id}")
+
+
+def _job_input(
+    spec: WorkloadSpec, args: WorkloadArgs, uri: str | None, *, sagemaker_channel: bool
+) -> tuple[WorkloadArgs, str | None]:
+    """Return the arguments and the SageMaker channel for --input (refusing it where the job takes none)."""
+    given = getattr(args, spec.input_arg) if spec.input_arg else None
+    if uri is not None and spec.input_arg is None:
+        raise InputMissing(
+            f"{spec.name} takes no input; --input {uri} would not be read",
+            fix="drop --input (the workload's arguments: `--set key=value`)",
+        )
+    if uri is not None and given:
+        raise InputMissing(
+            f"--input {uri} and --set {spec.input_arg}={given} both name {spec.name}'s input",
+            fix="give one of them",
+        )
+    if uri is None and not given and spec.input_required:
+        raise InputMissing(
+            f"{spec.name} needs an input",
+            fix=f"pass --input s3://BUCKET/PREFIX (or --set {spec.input_arg}=...)",
+        )
+    if uri is None:
+        return args, None
+    assert spec.input_arg is not None
+    if sagemaker_channel:
+        return args, uri  # mounted at /opt/ml/input/data/training, which the workload reads when unset
+    return spec.validate_args({**args.model_dump(mode="json"), spec.input_arg: uri}), None
 
 
 def _follow(tgt: Target, job_id: str, *, poll_s: float, quiet: bool) -> awsjobs.JobInfo:

@@ -331,9 +331,8 @@ def test_sagemaker_training_job(cli: Cli, stacks: dict) -> None:
     )
     assert request["RoleArn"] == stacks["mlhpc-hpc"]["SageMakerRoleArn"]
     assert request["HyperParameters"] == {"n": "42", "chunk": "1000", "stop_after_chunks": "0"}
-    channel = request["InputDataConfig"][0]
-    assert channel["ChannelName"] == "training"
-    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == "s3://mlhpc-datasets-123/hello/"
+    # no input named: no channel (CreateTrainingJob refuses a prefix with no objects)
+    assert "InputDataConfig" not in request
     assert request["OutputDataConfig"]["S3OutputPath"].startswith("s3://mlhpc-results-123/hello/")
     first = cli.json("submit", "hello", "--backend", "sagemaker", "--client-token", "sm", "--detach")
     again = cli.json("submit", "hello", "--backend", "sagemaker", "--client-token", "sm", "--detach")
@@ -358,3 +357,68 @@ def test_json_output_of_detach(cli: Cli, stacks: dict) -> None:
     assert set(data) >= {"job_id", "name", "backend", "run_id", "created", "client_token", "outputs", "next"}
     assert data["outputs"] == f"s3://mlhpc-results-123/hello/{data['run_id']}/"
     assert json.dumps(data)
+
+
+def _bucket_with(key: str) -> str:
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="inputs-1")
+    s3.put_object(Bucket="inputs-1", Key=key, Body=b"x")
+    return "inputs-1"
+
+
+@pytest.fixture
+def input_stacks() -> Any:
+    """The stand-in stacks with job definitions for the workloads that take an input."""
+    from tests.aws.harness import default_stacks, moto_stacks
+
+    with moto_stacks(default_stacks(workloads={"qnn": False, "superradiance": False})) as outputs:
+        yield outputs
+
+
+def test_sagemaker_input_becomes_the_training_channel_only_when_it_holds_objects(
+    cli: Cli, input_stacks: Any
+) -> None:
+    bucket = _bucket_with("states/rho.npz")
+    empty = cli(
+        "submit", "superradiance", "--backend", "sagemaker", "--input", f"s3://{bucket}/nothing/", "--detach"
+    )
+    assert empty.exit_code == 1
+    assert (
+        f"error: no S3 objects found under s3://{bucket}/nothing/ (the input of superradiance)"
+        in empty.stderr
+    )
+    assert f"fix: upload the input first (aws s3 cp --recursive DIR s3://{bucket}/nothing/)" in empty.stderr
+    data = cli.json(
+        "submit", "superradiance", "--backend", "sagemaker", "--input", f"s3://{bucket}/states/", "--dry-run"
+    )
+    (channel,) = data["request"]["InputDataConfig"]
+    assert channel["ChannelName"] == "training"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{bucket}/states/"
+    assert data["request"]["HyperParameters"].get("initial_state", "") == ""  # unset: the job reads the channel
+    done = cli.json(
+        "submit", "superradiance", "--backend", "sagemaker", "--input", f"s3://{bucket}/states/", "--detach"
+    )
+    assert done["created"] is True
+
+
+def test_batch_input_is_the_workloads_input_argument_and_is_checked(cli: Cli, input_stacks: Any) -> None:
+    bucket = _bucket_with("mnist/train-images-idx3-ubyte.gz")
+    missing = cli("submit", "qnn", "--set", f"data_uri=s3://{bucket}/none/", "--detach")
+    assert missing.exit_code == 1 and "no S3 objects found under" in missing.stderr
+    data = cli.json(
+        "submit", "qnn", "--set", "dataset=mnist", "--input", f"s3://{bucket}/mnist/", "--dry-run"
+    )
+    command = data["request"]["containerOverrides"]["command"]
+    assert command[command.index("--data-uri") + 1] == f"s3://{bucket}/mnist/"
+
+
+def test_input_for_a_job_that_takes_none_or_given_twice(cli: Cli, input_stacks: Any) -> None:
+    none = cli("submit", "pinn", "--input", "s3://x/y/", "--dry-run")
+    assert (
+        none.exit_code == 1
+        and "error: pinn takes no input; --input s3://x/y/ would not be read" in none.stderr
+    )
+    twice = cli("submit", "qnn", "--input", "s3://x/a/", "--set", "data_uri=s3://x/b/", "--dry-run")
+    assert twice.exit_code == 1 and "both name qnn's input" in twice.stderr

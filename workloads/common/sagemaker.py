@@ -35,7 +35,7 @@ def root() -> Path:
     return Path(os.environ.get("MLHPC_SAGEMAKER_ROOT", "/opt/ml"))
 
 
-def channel_dir(name: str = "training") -> Path | None:
+def channel_dir(name: str = invocation.TRAINING_CHANNEL) -> Path | None:
     """Return /opt/ml/input/data/<name> when SageMaker mounted that channel, else None."""
     path = root() / "input" / "data" / name
     return path if path.is_dir() else None

@@ -59,7 +59,7 @@ def load_data(args: Args) -> TwoClassData:
         )
     uri = args.data_uri
     if not uri:
-        channel = channel_dir("training")
+        channel = channel_dir()
         uri = str(channel) if channel is not None else ""
     return load_mnist_data(
         uri=uri, digits=args.digits, train_per_class=args.train_per_class, test_per_class=args.test_per_class

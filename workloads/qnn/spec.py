@@ -89,6 +89,7 @@ SPEC = WorkloadSpec(
     resources=Resources(
         nodes=1, gpus_per_node=1, min_vcpus_per_node=4, min_memory_per_node_mib=8192, timeout_s=3600
     ),
+    input_arg="data_uri",
     image="mlhpc/qnn",
     backends=frozenset({Backend.LOCAL, Backend.BATCH}),
     default_backend=Backend.BATCH,

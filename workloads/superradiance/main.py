@@ -21,7 +21,7 @@ def _initial_state(args: Args) -> Any:
     """Return the initial density matrix from --initial-state or the SageMaker training channel, or None."""
     source = args.initial_state
     if not source:
-        channel = sagemaker.channel_dir("training")
+        channel = sagemaker.channel_dir()
         if channel is not None and any(channel.iterdir()):
             source = str(channel)
     return load_state(source, n=args.N) if source else None

@@ -77,6 +77,7 @@ SPEC = WorkloadSpec(
     # Dormand-Prince steps hold about ten of them) and fits a 16 GiB instance after the ECS
     # agent's share (15,564 MiB usable; see mlhpc.placement); 16,384 MiB would fit none.
     resources=Resources(min_vcpus_per_node=4, min_memory_per_node_mib=12_288, timeout_s=4 * 3600),
+    input_arg="initial_state",
     image="mlhpc/superradiance",
     backends=frozenset({Backend.LOCAL, Backend.BATCH, Backend.SAGEMAKER}),
     default_backend=Backend.SAGEMAKER,

@@ -396,7 +396,9 @@ def test_sagemaker_input_becomes_the_training_channel_only_when_it_holds_objects
     (channel,) = data["request"]["InputDataConfig"]
     assert channel["ChannelName"] == "training"
     assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{bucket}/states/"
-    assert data["request"]["HyperParameters"].get("initial_state", "") == ""  # unset: the job reads the channel
+    assert (
+        data["request"]["HyperParameters"].get("initial_state", "") == ""
+    )  # unset: the job reads the channel
     done = cli.json(
         "submit", "superradiance", "--backend", "sagemaker", "--input", f"s3://{bucket}/states/", "--detach"
     )

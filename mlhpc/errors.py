@@ -36,6 +36,10 @@ class StackNotDeployed(MlhpcError):
     """A stack the command needs is not deployed (or not finished) in the region."""
 
 
+class JobBlocked(MlhpcError):
+    """Batch says a RUNNABLE job can never start (a MISCONFIGURATION: statusReason)."""
+
+
 class InputMissing(MlhpcError):
     """A job's input is missing, empty, unreadable or given twice (the service would refuse or fail on it)."""
 

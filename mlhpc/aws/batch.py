@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlhpc import invocation, placement
-from mlhpc.aws import jobs
+from mlhpc.aws import cluster, jobs
 from mlhpc.aws.jobs import JobInfo, from_millis
 from mlhpc.aws.session import Aws, is_throttling, with_backoff
 from mlhpc.aws.stacks import Deployment
@@ -119,6 +119,13 @@ def prepare(
             fix=f"{spec.name} runs on one node on Batch; drop --nodes"
             + ("" if spec.distributed else f" ({spec.name} is not a distributed workload)"),
         )
+    # Batch accepts any request; check it against the environments really behind the queue.
+    cluster.check_can_start(
+        cluster.ask_of(jobdef, nodes),
+        cluster.deployed_environments(aws, queue),
+        queue=queue_kind,
+        workload=spec.name,
+    )
     out_uri = f"s3://{deployment.results_bucket}/{spec.name}/{run_id}/"
     ckpt_uri = f"s3://{deployment.checkpoints_bucket}/{spec.name}/{run_id}/"
     run = invocation.RunOptions(out=out_uri, checkpoint_dir=ckpt_uri)

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 from rich.table import Table
 
+from mlhpc.aws.cluster import blocked_fix
 from mlhpc.aws.jobs import JobInfo
 from mlhpc.aws.logs import LogReader
 from mlhpc.cli.output import console
-from mlhpc.errors import JobFailed
+from mlhpc.errors import JobBlocked, JobFailed
 
 
 def _elapsed(info: JobInfo) -> str:
@@ -32,7 +33,7 @@ def follow(
     """Poll until the job ends, printing status changes and new log lines; raise JobFailed on failure."""
     info = describe()
     logs: LogReader | None = None
-    last_status = ""
+    last_status = last_reason = ""
     with console.status(f"{info.job_id}: {info.status}", spinner="dots") as status:
         while True:
             if info.status != last_status and not quiet:
@@ -40,6 +41,19 @@ def follow(
                     f"[dim]{time.strftime('%H:%M:%S')}[/] {info.name or info.job_id}: [bold]{info.status}[/]"
                 )
                 last_status = info.status
+            if info.status == "RUNNABLE" and info.reason and info.reason != last_reason:
+                # why it waits: capacity, or a misconfiguration that will keep it waiting forever
+                last_reason = info.reason
+                if not quiet:
+                    console.print(f"  waiting: {info.reason}", markup=False, highlight=False)
+                fix = blocked_fix(info.reason)
+                if fix is not None:
+                    raise JobBlocked(
+                        f"job {info.job_id} ({info.workload or info.name}) can never start as submitted: "
+                        f"{info.reason}",
+                        fix=f"{fix}; the job stays RUNNABLE until cancelled",
+                        next_command=f"mlhpc cancel {info.job_id}",
+                    )
             if logs is None or (info.log_stream and logs.stream != info.log_stream):
                 logs = reader(info)
             if logs is not None:

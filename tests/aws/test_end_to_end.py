@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from mlhpc.cli.main import app
 from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy
+from tests.invocation.test_batch_start import node_properties_described  # noqa: F401  (a fixture)
 
 runner = CliRunner()
 
@@ -111,3 +112,62 @@ def test_synthesized_stacks(
     job, listed = submit_then_list("pinn")
     (row,) = [row for row in listed if row["job_id"] == job["job_id"]]
     assert row["queue"] == hpc["JobQueueGpuOnDemand"]  # a GPU workload goes to the GPU queue
+
+
+@pytest.mark.synth
+@pytest.mark.usefixtures("node_properties_described")  # moto leaves nodeProperties out; AWS returns them
+def test_every_workload_on_every_backend_of_the_synthesized_default(
+    synth_config: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_server: str,
+) -> None:
+    """Each workload the default config enables, on each remote backend it supports, is a request that can start.
+
+    Batch: the request's job definition and queue are described back from moto and held to
+    Batch's placement rules against the environments moto created from the template. SageMaker:
+    no input channel without --input (CreateTrainingJob refuses an empty prefix). EKS needs
+    InferenceStack, which the default config leaves off.
+    """
+    import boto3
+
+    from mlhpc.aws import cluster
+    from mlhpc.aws.session import Aws
+    from mlhpc.config import load_config
+    from mlhpc.registry import all_specs
+    from mlhpc.spec import Backend
+    from stacks.assembly import HPC, NETWORK, STORAGE
+    from tests.aws.cfn_moto import deploy_assembly
+
+    repo = Path(__file__).resolve().parents[2]
+    config_file = repo / "config" / "default.yaml"
+    project = load_config(config_file).project.name
+    result = synth_config(config_file)
+    monkeypatch.chdir(tmp_path)
+    deploy_assembly(
+        result.outdir, {NETWORK: f"{project}-network", STORAGE: f"{project}-storage", HPC: f"{project}-hpc"}
+    )
+    aws = Aws.connect(region="us-east-1")
+    batch = boto3.client("batch", region_name="us-east-1")
+    tried = []
+    for name, spec in sorted(all_specs().items()):
+        for backend in sorted(spec.backends - {Backend.LOCAL, Backend.EKS}):
+            argv = ["submit", name, "--backend", backend.value, "--dry-run", "--output", "json"]
+            done = runner.invoke(app, argv)
+            assert done.exit_code == 0, (name, backend, done.output)
+            request = json.loads(done.stdout)["request"]
+            tried.append(f"{name}/{backend.value}")
+            if backend is Backend.BATCH:
+                (jobdef,) = batch.describe_job_definitions(jobDefinitions=[request["jobDefinition"]])[
+                    "jobDefinitions"
+                ]
+                multi = jobdef.get("nodeProperties")
+                nodes = request.get("nodeOverrides", {}).get("numNodes") or (multi or {}).get("numNodes", 1)
+                ask = cluster.ask_of(jobdef, nodes)
+                assert ask.vcpus > 0 and ask.memory_mib > 0, (name, jobdef)
+                envs = cluster.deployed_environments(aws, request["jobQueue"])
+                assert envs and all(env.instance_types for env in envs), (name, envs)
+                cluster.check_can_start(ask, envs, queue=request["jobQueue"], workload=name)
+            else:
+                assert "InputDataConfig" not in request, name
+    assert {"pinn/batch", "pinn/sagemaker", "qnn/batch", "superradiance/sagemaker"} <= set(tried)

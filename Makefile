@@ -68,7 +68,7 @@ test-kernels: setup ## the numeric tests under every CPU kernel choice (default,
 	@$(BIN)/python -m tests.kernels $(ARGS)
 
 .PHONY: lint-code
-lint-code: setup ## ruff (lint + format check) and mypy on mlhpc/ and stacks/
+lint-code: setup ## ruff (lint + format check) and mypy on mlhpc/, stacks/ and workloads/
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy

@@ -119,7 +119,8 @@ class Trainer:
         model: nn.Module = cfg.model.build().to(device)
         self.memory_format = torch.channels_last if (cfg.channels_last and device.type == "cuda") else None
         if self.memory_format is not None:
-            model = model.to(memory_format=self.memory_format)
+            # Module.to takes memory_format at runtime (torch's channels_last guide); its typed overloads omit it.
+            model = model.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.module = model
         if workers > 1 and variant != "no_comm":
             bucket = BUCKET_MIB.get(variant, cfg.bucket_cap_mib)

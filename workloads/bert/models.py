@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 # Never reach a model hub: every model comes from a path (set before transformers is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,7 +32,18 @@ from workloads.common.entry import WorkloadError
 BUILTIN = ("minilm", "bert-base-random", "bert-tiny-random")
 LABELS = ("not_paraphrase", "paraphrase")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-_RANDOM_SIZES: dict[str, dict[str, int]] = {
+
+
+class _Sizes(TypedDict):
+    """The BertConfig shape of a randomly initialised model."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+
+
+_RANDOM_SIZES: dict[str, _Sizes] = {
     # bert-base-uncased's shape (110M parameters).
     "bert-base-random": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
     # Small enough for unit tests.
@@ -77,7 +88,8 @@ def make_random_classifier(name: str, *, seed: int = 0, root: Path | None = None
     config = BertConfig(
         **_RANDOM_SIZES[name],
         vocab_size=30522,  # bert-base-uncased's vocabulary, which MiniLM's tokenizer files carry
-        num_labels=len(LABELS),
+        # transformers 5 takes num_labels through PreTrainedConfig's **kwargs, which its dataclass_transform hides.
+        num_labels=len(LABELS),  # type: ignore[call-arg]
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
     )

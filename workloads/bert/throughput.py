@@ -16,6 +16,7 @@ orchestration layer included). Writes ``throughput.md``, ``throughput.json`` and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -97,11 +98,11 @@ def measure(
             loaded, device=device, precision=precision, static_batch=batch_size, static_seq_len=seq_len
         )
         if compile_model and hasattr(engine, "head"):
-            engine.head = torch.compile(engine.head, dynamic=False)  # type: ignore[attr-defined]
+            engine.head = torch.compile(engine.head, dynamic=False)
         inputs = synthetic_batch(batch_size, seq_len, vocab=int(loaded.model.config.vocab_size))
         try:
             means = time_calls(
-                lambda e=engine, b=inputs: e.run(b), warmup=warmup, iters=iters, repeats=repeats
+                functools.partial(engine.run, inputs), warmup=warmup, iters=iters, repeats=repeats
             )
         except torch.OutOfMemoryError:
             log(f"throughput: batch {batch_size} does not fit on the device; stopping the sweep")

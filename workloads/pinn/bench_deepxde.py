@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = {"train_s": 0.0, "last": 0.0, "step": 0, "adam_s": 0.0, "lbfgs_s": 0.0}
     phase = {"name": "adam_s"}
 
-    class Score(dde.callbacks.Callback):  # type: ignore[misc]
+    class Score(dde.callbacks.Callback):
         """Measure the error every eval_every steps; the time spent measuring is not counted."""
 
         def on_train_begin(self) -> None:

@@ -16,10 +16,12 @@ class MLP(nn.Module):
     def __init__(self, *, inputs: int, width: int, depth: int, outputs: int = 1) -> None:
         super().__init__()
         sizes = [inputs, *([width] * depth), outputs]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
-        for layer in self.layers:
+        # Initialise through the typed list: iterating an nn.ModuleList yields plain nn.Module.
+        linears = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
+        for layer in linears:
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.layers = nn.ModuleList(linears)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the network's output for inputs x (n, inputs)."""
@@ -30,6 +32,10 @@ class MLP(nn.Module):
 
 class PINN(nn.Module):
     """u(x) = problem.output_transform(x, MLP(normalise(x))), plus the problem's trainable coefficients."""
+
+    # Buffers registered in __init__; declared so mypy sees tensors, not nn.Module.__getattr__'s union.
+    center: torch.Tensor
+    half_width: torch.Tensor
 
     def __init__(self, problem: Problem, *, width: int, depth: int) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -52,7 +53,8 @@ class TrainingBar:
         """Move the bar to step and show the latest loss and error."""
         if self._progress is None:
             return
-        fields = {"loss": f"{loss:.3e}", "phase": phase}
+        # Typed as rich types **fields (Any), so mypy does not bind the dict to update()'s named options.
+        fields: dict[str, Any] = {"loss": f"{loss:.3e}", "phase": phase}
         if error is not None:
             fields["error"] = f"{error:.3e}"
         self._progress.update(self._task, completed=step, **fields)

@@ -53,7 +53,8 @@ def write_npz(
         arrays.update(obs_x=observations.x, obs_u=observations.u)
     if baseline is not None:
         arrays["plain_network"] = baseline.reshape(shape)
-    np.savez_compressed(path, **arrays)
+    # allow_pickle is numpy's default, named so that mypy binds the unpacked arrays to **kwds only.
+    np.savez_compressed(path, allow_pickle=True, **arrays)
     return path
 
 

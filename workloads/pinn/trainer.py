@@ -375,6 +375,8 @@ class Trainer:
                     self._shards(self._refine(model, step), self._dtype)
                     history.refinements += 1
                 self._loss_and_grad(model)
+                # The Adam phase's optimiser (narrowed for mypy: L-BFGS's step() needs a closure).
+                assert isinstance(optimizer, torch.optim.Adam)
                 optimizer.step()
                 assert scheduler is not None
                 scheduler.step()

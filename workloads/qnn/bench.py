@@ -146,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         "| implementation | batch | circuit | s / epoch | samples / s | speed-up vs loop |",
         "| --- | ---: | --- | ---: | ---: | ---: |",
     ]  # fmt: skip
-    for r in rows:
+    for row in rows:
         lines.append(
-            f"| {r['implementation']} | {r['batch_size']} | {r['circuit']} "
-            f"| {r['epoch_s']:.3f} ± {r['epoch_s_sd']:.3f} | {r['samples_per_s']:.0f} | {r['speedup']:.1f}x |"
+            f"| {row['implementation']} | {row['batch_size']} | {row['circuit']} "
+            f"| {row['epoch_s']:.3f} ± {row['epoch_s_sd']:.3f} | {row['samples_per_s']:.0f} | {row['speedup']:.1f}x |"
         )
     table = "\n".join(lines)
     opts.out.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,7 @@ class ParameterShift(torch.autograd.Function):
     """Apply an executor to parameters; in backward, get the gradient from the parameter-shift rule."""
 
     @staticmethod
-    def forward(ctx: Any, params: torch.Tensor, executor: Executor, shift: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, params: torch.Tensor, executor: Executor, shift: float) -> torch.Tensor:
         """Return executor(params), shape (batch,)."""
         ctx.save_for_backward(params)
         ctx.executor = executor
@@ -68,7 +68,7 @@ class ParameterShift(torch.autograd.Function):
         return executor(params)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         """Return grad_output times dE/dtheta from 2 * n_params shifted evaluations of every sample."""
         (params,) = ctx.saved_tensors
         batch, n_params = params.shape

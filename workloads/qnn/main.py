@@ -189,8 +189,10 @@ def job(args: Args, ctx: RunContext) -> dict[str, Any]:
     confusion = final["confusion"].numpy()
     history = state.history
     if ctx.is_main:
+        # allow_pickle is numpy's default, named so that mypy binds the unpacked arrays to **kwds only.
         np.savez_compressed(
             ctx.out / "history.npz",
+            allow_pickle=True,
             **{key: np.array([h[key] for h in history]) for key in history[0]},
             confusion=confusion,
             test_p_class1=final["p_class1"].numpy(),

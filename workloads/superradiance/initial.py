@@ -110,7 +110,8 @@ def validate_state(
     if (asym.max() if sp.issparse(asym) else np.max(asym)) > 1e-10:
         raise WorkloadError(f"{source} is not Hermitian; a density matrix equals its conjugate transpose")
     if dim <= 2**12:
-        dense = rho.toarray() if sp.issparse(rho) else rho
+        # rho is a csr_matrix or a base ndarray here; isinstance (unlike sp.issparse) narrows it for mypy.
+        dense = rho if isinstance(rho, np.ndarray) else rho.toarray()
         low = float(np.linalg.eigvalsh(dense).min())
         if low < -1e-10:
             raise WorkloadError(

@@ -57,7 +57,8 @@ def run_sweep(args: Args, *, use_ray: bool) -> list[dict[str, Any]]:
 
 
 def _write(ctx: RunContext, result: Result) -> None:
-    np.savez(ctx.out / "result.npz", **result.arrays())
+    # allow_pickle is numpy's default, named so that mypy binds the unpacked arrays to **kwds only.
+    np.savez(ctx.out / "result.npz", allow_pickle=True, **result.arrays())
     emission_plot(
         ctx.out / "emission.png",
         t=result.t,

@@ -57,9 +57,9 @@ class Result:
             **self.info,
         }
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Return the arrays result.npz holds."""
-        out = {
+    def arrays(self) -> dict[str, np.ndarray | np.float64]:
+        """Return the arrays result.npz holds (I_ind as a numpy scalar, saved as a 0-d array)."""
+        out: dict[str, np.ndarray | np.float64] = {
             "t": self.t,
             "polarization": self.polarization,
             "intensity": self.intensity,

@@ -94,7 +94,14 @@ def run_chunk(
     n, c, gam = model.n, model.c, model.gamma
     lowering: dict[int, sp.csr_matrix] = {}
     rng = np.random.default_rng(seed)
-    sums = _Sums(*(np.zeros(times.size) for _ in range(4)), count=0, jumps=0)
+    sums = _Sums(
+        iz=np.zeros(times.size),
+        iz2=np.zeros(times.size),
+        it=np.zeros(times.size),
+        it2=np.zeros(times.size),
+        count=0,
+        jumps=0,
+    )
 
     for _ in range(count):
         k = n
@@ -114,7 +121,7 @@ def run_chunk(
 
             def rhs(
                 _t: float, y: np.ndarray, b_k: sp.csr_matrix = b_k, bt_k: sp.csr_matrix = bt_k, d: int = d
-            ):
+            ) -> np.ndarray:
                 out = np.empty_like(y)
                 out[:d] = (-1j * c) * (bt_k @ y[d:])
                 out[d:] = (-1j * c) * (b_k @ y[:d]) - (0.5 * gam) * y[d:]

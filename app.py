@@ -11,7 +11,7 @@ import sys
 from aws_cdk import App
 
 from mlhpc.config import ConfigError, Level, load_config_with_warnings
-from mlhpc.config.rules import workload_placement
+from mlhpc.config.hpc import workload_placement
 from stacks.assembly import build_app
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mlhpc.config.model import HpcConfig
+from mlhpc.config.hpc import HpcConfig
 from mlhpc.contract import QueueKind
 from mlhpc.errors import MlhpcError
 from mlhpc.instances import INSTANCE_TYPES, InstanceType, lookup

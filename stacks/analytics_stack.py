@@ -22,7 +22,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from mlhpc.config.model import AnalyticsConfig, RemovalPolicyName
+from mlhpc.config.analytics import AnalyticsConfig
+from mlhpc.config.common import RemovalPolicyName
 from stacks.constructs.buckets import AccessLogBucket, SecureBucket
 from stacks.constructs.emr import EmrCluster
 from stacks.constructs.emr_configs import (

@@ -21,9 +21,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlhpc import contract, placement
+from mlhpc.config.hpc import CapacityKind, HpcConfig, placement_issue
 from mlhpc.config.issues import ConfigError
-from mlhpc.config.model import CapacityKind, HpcConfig
-from mlhpc.config.rules import placement_issue
 from mlhpc.contract import pascal
 from mlhpc.instances import lookup
 from mlhpc.spec import WorkloadSpec

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from mlhpc.ami.manifest import load_manifest
-from mlhpc.config.model import ImageConfig
+from mlhpc.config.image import ImageConfig
 from mlhpc.contract import gpu_image_parameter, inferentia_image_parameter
 from stacks.constructs.image_builder import (
     GPU_COMPONENTS,

@@ -26,7 +26,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
-from mlhpc.config.model import InferenceConfig
+from mlhpc.config.inference import InferenceConfig
 from stacks.constructs.framework import tidy_generated_providers
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge

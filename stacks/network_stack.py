@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, CfnResource, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from mlhpc.config.model import NetworkConfig
+from mlhpc.config.network import NetworkConfig
 from stacks.constructs.endpoints import PrivateEndpoints
 from stacks.constructs.flow_logs import EncryptedFlowLogs
 from stacks.constructs.framework import tidy_restrict_default_sg_provider

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlhpc import contract
-from mlhpc.config.model import EfsThroughput, StorageConfig
+from mlhpc.config.storage import EfsThroughput, StorageConfig
 from stacks.constructs.buckets import AccessLogBucket, SecureBucket
 from stacks.constructs.lustre import LustreScratch
 from stacks.constructs.nag import acknowledge

@@ -18,7 +18,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from mlhpc.config.model import QueryEngine, StudioConfig
+from mlhpc.config.analytics import QueryEngine
+from mlhpc.config.studio import StudioConfig
 from stacks.analytics_stack import AnalyticsStack
 from stacks.constructs.nag import acknowledge
 from stacks.storage_stack import StorageStack

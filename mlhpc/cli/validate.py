@@ -10,7 +10,7 @@ from mlhpc.cli.aws_options import PROFILE_OPTION, REGION_OPTION
 from mlhpc.cli.errors import handle_errors
 from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc.config import Config, ConfigError, ConfigIssue, Level, load_config_with_warnings
-from mlhpc.config.rules import workload_placement
+from mlhpc.config.hpc import workload_placement
 
 STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "cyan"}
 

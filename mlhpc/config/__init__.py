@@ -9,7 +9,9 @@ from mlhpc.config.loader import (
     parse_config,
     resolve_config_path,
 )
-from mlhpc.config.model import Config, NetworkConfig, ProjectConfig
+from mlhpc.config.model import Config
+from mlhpc.config.network import NetworkConfig
+from mlhpc.config.project import ProjectConfig
 
 __all__ = [
     "CONFIG_ENV",

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from mlhpc.config.model import CapacityConfig, CapacityKind
+from mlhpc.config.hpc import CapacityConfig, CapacityKind
 
 
 class NodeLaunchTemplate(Construct):

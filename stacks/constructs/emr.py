@@ -17,7 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from mlhpc.config.model import EmrConfig
+from mlhpc.config.analytics import EmrConfig
 from stacks.constructs.emr_configs import ENGINES, HIVESERVER2_PORT, TRINO_HTTPS_PORT
 from stacks.constructs.nag import acknowledge
 

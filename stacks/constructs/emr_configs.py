@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlhpc.config.model import ExistingDirectoryConfig, QueryEngine
+from mlhpc.config.analytics import ExistingDirectoryConfig, QueryEngine
 
 GLUE_CLIENT_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
 # Where the bootstrap action puts the directory's CA (also imported into every JDK trust store).

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from mlhpc.config.model import InterfaceEndpoint
+from mlhpc.config.network import InterfaceEndpoint
 
 # Our endpoint names (config values) mapped to CDK's service descriptions.
 INTERFACE_SERVICES: dict[InterfaceEndpoint, ec2.InterfaceVpcEndpointAwsService] = {

@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from mlhpc.config.model import FlowLogsConfig
+from mlhpc.config.network import FlowLogsConfig
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention

@@ -21,7 +21,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from mlhpc.config.model import LdapConfig
+from mlhpc.config.analytics import LdapConfig
 from stacks.constructs.emr_configs import LDAPS_PORT
 from stacks.constructs.nag import acknowledge
 

@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from mlhpc.config.model import FsxConfig, FsxDeploymentType
+from mlhpc.config.storage import FsxConfig, FsxDeploymentType
 
 # Lustre uses TCP 988 and 1018-1023 between clients and servers, in both directions.
 LUSTRE_PORTS = (ec2.Port.tcp(988), ec2.Port.tcp_range(1018, 1023))

@@ -2,7 +2,7 @@
 
 from aws_cdk import aws_logs as logs
 
-from mlhpc.config.model import LOG_RETENTION_DAYS
+from mlhpc.config.common import LOG_RETENTION_DAYS
 
 # jsii enums carry names, not numbers; both lists run in the same (ascending) order.
 _BY_DAYS: dict[int, logs.RetentionDays] = dict(

@@ -2,7 +2,7 @@
 
 from aws_cdk import RemovalPolicy
 
-from mlhpc.config.model import RemovalPolicyName
+from mlhpc.config.common import RemovalPolicyName
 
 _REMOVAL = {RemovalPolicyName.RETAIN: RemovalPolicy.RETAIN, RemovalPolicyName.DESTROY: RemovalPolicy.DESTROY}
 

@@ -357,7 +357,7 @@ def test_cluster_rules(text: str, path: str, message: str, fix: str) -> None:
 
 
 def test_fsx_valid_sizes_follow_the_published_increments() -> None:
-    from mlhpc.config.rules import fsx_valid_capacities
+    from mlhpc.config.storage import fsx_valid_capacities
 
     assert fsx_valid_capacities("PERSISTENT_2", 9600) == [1200, 2400, 4800, 7200, 9600]
     assert fsx_valid_capacities("SCRATCH_1", 10800) == [1200, 2400, 3600, 7200, 10800]

@@ -10,7 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
 from mlhpc.config import parse_config
-from mlhpc.config.model import FlowLogsConfig, InterfaceEndpoint
+from mlhpc.config.network import FlowLogsConfig, InterfaceEndpoint
 from stacks.assembly import NETWORK, build_app
 from stacks.constructs.endpoints import PrivateEndpoints, endpoint_id
 from stacks.constructs.flow_logs import EncryptedFlowLogs

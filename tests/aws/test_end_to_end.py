@@ -54,6 +54,7 @@ EXPECTED_STUBS = {
     },
     "HpcStack": {
         "AWS::Batch::JobDefinition (multinode, registered through the API)",
+        "AWS::CodeBuild::Project",
         "AWS::CloudWatch::Alarm",
         "AWS::EC2::PlacementGroup",
         "AWS::EC2::SecurityGroupEgress",

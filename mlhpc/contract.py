@@ -127,9 +127,10 @@ def repository_name(project: str, image: str) -> str:
 
 
 # --- images: one tag per deployment ------------------------------------------------------------
-# Every backend runs the same image: Batch job definitions (synthesized), SageMaker training
-# requests and EKS manifests (made by the CLI) all take their reference from image_reference(),
-# with the tag from image_tag(). The repositories' tags are immutable, so a tag names one build.
+# Every backend runs the same image: Batch job definitions (synthesized by HpcStack), SageMaker
+# training requests and EKS manifests (made by the CLI, whose Target reads the same config) all
+# take their tag from image_tag() and write it with image_reference(). The repositories' tags are
+# immutable, so a tag names one build: new code needs a new hpc.image_tag.
 
 
 def image_tag(hpc: HpcConfig) -> str:
@@ -137,9 +138,12 @@ def image_tag(hpc: HpcConfig) -> str:
     return hpc.image_tag
 
 
-def image_reference(repository: str, hpc: HpcConfig) -> str:
-    """Return `<repository>:<tag>`: the image a workload runs, for a repository URI (or name) and config."""
-    return f"{repository}:{image_tag(hpc)}"
+def image_reference(repository: str, tag: str) -> str:
+    """Return `<repository>:<tag>`: the image a workload runs (repository URI, or name in a dry run).
+
+    ``tag`` is :func:`image_tag` of the deployment's config; nothing else names a tag.
+    """
+    return f"{repository}:{tag}"
 
 
 def split_repository_uri(uri: str) -> tuple[str, str]:
@@ -150,6 +154,14 @@ def split_repository_uri(uri: str) -> tuple[str, str]:
     """
     registry, _, name = uri.partition("/")
     return registry, name
+
+
+class ImageBuildEnv(StrEnum):
+    """The variables `mlhpc image build --in-account` overrides and the CodeBuild build spec reads."""
+
+    WORKLOAD = "WORKLOAD"
+    REPOSITORY_URI = "REPOSITORY_URI"
+    IMAGE_TAG = "IMAGE_TAG"
 
 
 def repository_output(workload: str) -> Output[str]:

@@ -49,8 +49,9 @@ def find_engine(name: EngineName | None = None) -> Engine | None:
     return None
 
 
-def dockerfile(workload: str, root: Path = REPO_ROOT) -> Path:
+def dockerfile(workload: str, root: Path | None = None) -> Path:
     """Return a workload's Dockerfile relative to the root; raise EngineFailed when it has none."""
+    root = root or REPO_ROOT
     relative = Path("workloads") / workload / "Dockerfile"
     if not (root / relative).is_file():
         raise EngineFailed(
@@ -109,10 +110,10 @@ class Engine:
                 or f"read the {self.name.value} output above; is the engine running (`{self.name.value} info`)?",
             )
 
-    def build(self, *, dockerfile: Path, reference: str, echo: Echo, root: Path = REPO_ROOT) -> list[str]:
+    def build(self, *, dockerfile: Path, reference: str, echo: Echo, root: Path | None = None) -> list[str]:
         """Build the image from the repository root; return the arguments used."""
         args = ["build", "-f", str(dockerfile), "-t", reference, "."]
-        self._run(args, what="build", echo=echo, cwd=root)
+        self._run(args, what="build", echo=echo, cwd=root or REPO_ROOT)
         return args
 
     def login(self, *, username: str, password: str, registry: str, echo: Echo) -> list[str]:

@@ -172,6 +172,10 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
             outputs[f"JobDefinition{pascal(workload)}"] = {
                 "Value": {"Ref": f"JobDefinition{pascal(workload)}"}
             }
+        resources[f"Repository{pascal(workload)}"] = {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {"RepositoryName": f"{PROJECT}/{workload}", "ImageTagMutability": "IMMUTABLE"},
+        }
         outputs[f"Repository{pascal(workload)}Uri"] = {
             "Value": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}"
         }

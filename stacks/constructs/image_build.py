@@ -26,6 +26,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from mlhpc.contract import ImageBuildEnv
 from stacks.constructs.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,10 +40,10 @@ SOURCE_EXCLUDE: tuple[str, ...] = (
     "**/*.pyc",
 )
 
-# The three variables `mlhpc image build --in-account` overrides per build.
-ENV_WORKLOAD = "WORKLOAD"
-ENV_REPOSITORY_URI = "REPOSITORY_URI"
-ENV_IMAGE_TAG = "IMAGE_TAG"
+# The three variables `mlhpc image build --in-account` overrides per build (names: mlhpc.contract).
+ENV_WORKLOAD = ImageBuildEnv.WORKLOAD.value
+ENV_REPOSITORY_URI = ImageBuildEnv.REPOSITORY_URI.value
+ENV_IMAGE_TAG = ImageBuildEnv.IMAGE_TAG.value
 
 BUILD_SPEC = {
     "version": "0.2",

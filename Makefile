@@ -119,6 +119,13 @@ demo: setup ## synthesize every stack for the default config, run the guardrails
 run-%: setup ## run a workload on this machine: make run-pinn ARGS="--workers 2 --set problem=burgers"
 	@$(BIN)/mlhpc run $* $(ARGS)
 
+# ENGINE=docker|podman|finch picks the container engine (default: the first on PATH; none: CodeBuild
+# builds and pushes in the account, and the push step then reports the tag already in ECR).
+ENGINE ?=
+image-%: setup ## build and push a workload's image at the config's hpc.image_tag: make image-pinn [ENGINE=podman]
+	@$(BIN)/mlhpc image build $* --config $(CONFIG) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
+	@$(BIN)/mlhpc image push $* --config $(CONFIG) $(if $(ENGINE),--engine $(ENGINE))
+
 submit-%: setup ## submit a workload to AWS and follow it: make submit-pinn ARGS="--nodes 2 --detach"
 	@$(BIN)/mlhpc submit $* --config $(CONFIG) $(ARGS)
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from mlhpc.config.model import HpcConfig
 
 T = TypeVar("T", str, bool)
 
@@ -108,11 +111,57 @@ GPU_QUEUE_EFA = Output(StackId.HPC, "GpuQueueEfa", bool, "whether the GPU queues
 JOB_LOG_GROUP = Output(StackId.HPC, "JobLogGroupName", str, "where job logs go")
 SAGEMAKER_ROLE = Output(StackId.HPC, "SageMakerRoleArn", str, "the role SageMaker training jobs run as")
 JOB_ALERTS_TOPIC = Output(StackId.HPC, "JobAlertsTopicArn", str, "the SNS topic told about failed jobs")
+IMAGE_BUILD_PROJECT = Output(
+    StackId.HPC, "ImageBuildProjectName", str, "the CodeBuild project that builds workload images"
+)
 
 
 def job_definition_output(workload: str) -> Output[str]:
     """Return the output holding a workload's Batch job definition ARN."""
     return Output(StackId.HPC, f"JobDefinition{pascal(workload)}", str, f"the job definition of {workload}")
+
+
+def repository_name(project: str, image: str) -> str:
+    """Return the ECR repository name of a workload image: `<project>/<last part of spec.image>`."""
+    return f"{project}/{image.rsplit('/', maxsplit=1)[-1]}"
+
+
+# --- images: one tag per deployment ------------------------------------------------------------
+# Every backend runs the same image: Batch job definitions (synthesized by HpcStack), SageMaker
+# training requests and EKS manifests (made by the CLI, whose Target reads the same config) all
+# take their tag from image_tag() and write it with image_reference(). The repositories' tags are
+# immutable, so a tag names one build: new code needs a new hpc.image_tag.
+
+
+def image_tag(hpc: HpcConfig) -> str:
+    """Return the image tag of a deployment (`hpc.image_tag`), the one every backend runs."""
+    return hpc.image_tag
+
+
+def image_reference(repository: str, tag: str) -> str:
+    """Return `<repository>:<tag>`: the image a workload runs (repository URI, or name in a dry run).
+
+    ``tag`` is :func:`image_tag` of the deployment's config; nothing else names a tag.
+    """
+    return f"{repository}:{tag}"
+
+
+def split_repository_uri(uri: str) -> tuple[str, str]:
+    """Return (registry host, repository name) of an ECR repository URI.
+
+    ``123456789012.dkr.ecr.us-east-1.amazonaws.com/mlhpc/pinn`` ->
+    (``123456789012.dkr.ecr.us-east-1.amazonaws.com``, ``mlhpc/pinn``).
+    """
+    registry, _, name = uri.partition("/")
+    return registry, name
+
+
+class ImageBuildEnv(StrEnum):
+    """The variables `mlhpc image build --in-account` overrides and the CodeBuild build spec reads."""
+
+    WORKLOAD = "WORKLOAD"
+    REPOSITORY_URI = "REPOSITORY_URI"
+    IMAGE_TAG = "IMAGE_TAG"
 
 
 def repository_output(workload: str) -> Output[str]:

@@ -77,3 +77,15 @@ class JobFailed(MlhpcError):
         super().__init__(message, fix=fix, next_command=next_command)
         self.reason = reason
         self.last_lines = last_lines
+
+
+class ImageMissing(MlhpcError):
+    """The workload's image tag is not in its ECR repository (build and push it first)."""
+
+
+class EngineUnavailable(MlhpcError):
+    """No container engine (docker, podman, finch) is installed, or the one asked for is not."""
+
+
+class EngineFailed(MlhpcError):
+    """The container engine (or the in-account build) ran and failed."""

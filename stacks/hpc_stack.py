@@ -27,6 +27,7 @@ from mlhpc.contract import pascal
 from mlhpc.instances import lookup
 from mlhpc.spec import WorkloadSpec
 from stacks.constructs.compute import NodeComputeEnvironment, NodeLaunchTemplate
+from stacks.constructs.image_build import ImageBuildProject
 from stacks.constructs.job_definitions import JobContext, WorkloadJobDefinition
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.node_setup import node_user_data
@@ -98,7 +99,7 @@ class HpcStack(Stack):
             repo = ecr.Repository(
                 self,
                 f"Repository{pascal(name)}",
-                repository_name=f"{project}/{spec.image.split('/')[-1]}",
+                repository_name=contract.repository_name(project, spec.image),
                 image_scan_on_push=True,
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 encryption=ecr.RepositoryEncryption.KMS,
@@ -117,6 +118,11 @@ class HpcStack(Stack):
                 ],
             )
             self.repositories[name] = repo
+        # Builds an image in the account, for machines without docker/podman/finch.
+        self.image_build = ImageBuildProject(
+            self, "ImageBuild", repositories=list(self.repositories.values()), key=self.key,
+            image_tag=contract.image_tag(config), log_retention=retention(config.job_log_retention_days),
+        )  # fmt: skip
 
         # --- roles ----------------------------------------------------------------------
         self.roles = ClusterRoles(
@@ -182,7 +188,7 @@ class HpcStack(Stack):
             log_group=self.job_logs,
             results_uri=f"s3://{storage.results.bucket_name}",
             checkpoints_uri=f"s3://{storage.checkpoints.bucket_name}",
-            image_tag=config.image_tag,
+            image_tag=contract.image_tag(config),
             fsx=storage.lustre is not None,
             efs=storage.efs is not None,
             efa_devices=efa_interfaces,
@@ -380,6 +386,11 @@ class HpcStack(Stack):
                 "Execution role of SageMaker training jobs",
             ),
             (contract.JOB_ALERTS_TOPIC, self.alerts.topic_arn, "SNS topic told about failed jobs"),
+            (
+                contract.IMAGE_BUILD_PROJECT,
+                self.image_build.project.project_name,
+                "CodeBuild project building workload images (mlhpc image build --in-account)",
+            ),
         ]
         for output, value, description in outputs:
             CfnOutput(self, output.key, value=value, description=description)

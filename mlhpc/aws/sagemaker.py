@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlhpc import invocation
+from mlhpc import contract, invocation
 from mlhpc.aws import jobs
 from mlhpc.aws.jobs import JobInfo
 from mlhpc.aws.session import Aws, with_backoff
@@ -73,7 +73,7 @@ def prepare(
     token: str,
     run_id: str,
     instance_type: str | None = None,
-    image_tag: str = "latest",
+    image_tag: str,  # contract.image_tag(config.hpc): the tag every backend runs
     input_uri: str | None = None,
 ) -> TrainingSubmission:
     """Build the create_training_job request (reads only stack outputs; creates nothing)."""
@@ -85,7 +85,7 @@ def prepare(
     request: dict[str, Any] = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
-            "TrainingImage": f"{deployment.repository_uri(spec)}:{image_tag}",
+            "TrainingImage": contract.image_reference(deployment.repository_uri(spec), image_tag),
             "TrainingInputMode": "File",
         },
         "RoleArn": deployment.sagemaker_role,

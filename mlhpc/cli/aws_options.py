@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from mlhpc import contract
 from mlhpc.aws.session import Aws
 from mlhpc.aws.stacks import Deployment
 from mlhpc.config import load_config, resolve_config_path
@@ -34,6 +35,7 @@ class Target:
     config_region: str
     region: str | None
     profile: str | None
+    image_tag: str  # the one tag of the deployment (mlhpc.contract.image_tag): every backend runs it
     _aws: Aws | None = None
     _deployment: Deployment | None = field(default=None)
 
@@ -64,4 +66,5 @@ def target(config: Path | None, region: str | None, profile: str | None) -> Targ
         config_region=cfg.project.region,
         region=region,
         profile=profile,
+        image_tag=contract.image_tag(cfg.hpc),
     )

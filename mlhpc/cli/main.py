@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlhpc.cli import demo, job_commands, submit, validate
+from mlhpc.cli import demo, image, job_commands, submit, validate
 from mlhpc.cli import run as run_command
 from mlhpc.cli.output import err_console
 
@@ -21,6 +21,7 @@ app = typer.Typer(
         "  mlhpc validate config/default.yaml\n\n"
         "  mlhpc demo --config config/examples/cpu-dev.yaml\n\n"
         "  mlhpc run hello --workers 2 --set n=1000000\n\n"
+        "  mlhpc image build pinn && mlhpc image push pinn\n\n"
         "  mlhpc submit pinn --nodes 2 --detach\n\n"
         "  mlhpc list && mlhpc logs JOB --follow && mlhpc results JOB"
     ),
@@ -39,6 +40,7 @@ app.command("cancel")(job_commands.cancel)
 app.command("list")(job_commands.list_)
 app.command("results")(job_commands.results)
 app.command("outputs")(job_commands.outputs)
+app.add_typer(image.app, name="image")
 
 
 def run() -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 
-from mlhpc import registry
+from mlhpc import contract, registry
 from mlhpc.aws import batch, eks, sagemaker
 from mlhpc.aws import jobs as awsjobs
 from mlhpc.aws.inputs import require_objects
+from mlhpc.cli import image as image_commands
 from mlhpc.cli import jobs
 from mlhpc.cli.aws_options import (
     CONFIG_OPTION,
@@ -185,6 +186,7 @@ def submit(
             run_id=run_id,
             instance_type=instance_type,
             input_uri=channel,
+            image_tag=tgt.image_tag,
         )
         request, name, out_uri = sm.request, sm.job_name, sm.out_uri
     if dry_run:
@@ -196,6 +198,7 @@ def submit(
             console.print(json.dumps(request, indent=2, sort_keys=True), markup=False)
             console.print("nothing was submitted; drop --dry-run to submit.")
         return
+    image_commands.require_pushed(tgt, spec)  # a job whose image is not in ECR could never start
     if chosen is RemoteBackend.BATCH:
         job_id, created = batch.submit(tgt.aws, sub)
     else:
@@ -285,11 +288,13 @@ def _submit_eks(
     assert isinstance(args, WorkloadArgs)
     name = awsjobs.job_name(tgt.project, spec.name, token)
     out_uri = ckpt_uri = ""
-    if image is None and dry_run:
-        image = f"{spec.image}:latest"  # a dry run needs no AWS: show the repository name
+    if image is None and dry_run:  # a dry run needs no AWS: show the repository name
+        image = contract.image_reference(contract.repository_name(tgt.project, spec.image), tgt.image_tag)
     if image is None or not dry_run:
         dep = tgt.deployment
-        image = image or f"{dep.repository_uri(spec)}:latest"
+        if image is None:  # the deployment's image (an --image of the user's own is theirs to push)
+            image_commands.require_pushed(tgt, spec)
+        image = image or contract.image_reference(dep.repository_uri(spec), tgt.image_tag)
         out_uri = f"s3://{dep.results_bucket}/{spec.name}/{run_id}/"
         ckpt_uri = f"s3://{dep.checkpoints_bucket}/{spec.name}/{run_id}/"
     objects = eks.render(

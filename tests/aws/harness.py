@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from mlhpc import invocation, registry
+from mlhpc import contract, invocation, registry
 from mlhpc.contract import pascal
 
 MOTO_CONFIG = {"batch": {"use_docker": False}}
@@ -40,7 +40,7 @@ def storage_template() -> dict[str, Any]:
 
 def _container(workload: str) -> dict[str, Any]:
     return {
-        "Image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}:latest",
+        "Image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}:0.1.0",
         "Vcpus": 1,
         "Memory": 512,
         # Options only, as HpcStack writes them: the image's ENTRYPOINT runs the workload.
@@ -72,7 +72,7 @@ def register_multi_node(workload: str, *, nodes: int = 2) -> str:
 
     container = lower(_container(workload))
     container.pop("image")
-    container["image"] = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}:latest"
+    container["image"] = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}:0.1.0"
     batch = boto3.client("batch", region_name=REGION)
     return str(
         batch.register_job_definition(
@@ -176,14 +176,24 @@ def hpc_template(workloads: Mapping[str, bool | str], *, efa: bool = False) -> d
             outputs[f"JobDefinition{pascal(workload)}"] = {
                 "Value": {"Ref": f"JobDefinition{pascal(workload)}"}
             }
+        resources[f"Repository{pascal(workload)}"] = {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {"RepositoryName": f"{PROJECT}/{workload}", "ImageTagMutability": "IMMUTABLE"},
+        }
         outputs[f"Repository{pascal(workload)}Uri"] = {
             "Value": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{workload}"
         }
     return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
 
 
-def deploy(templates: Mapping[str, dict[str, Any] | Path]) -> dict[str, dict[str, str]]:
-    """Create each template (a dict or a JSON file) as a stack; return the outputs by stack name."""
+def deploy(
+    templates: Mapping[str, dict[str, Any] | Path], *, images: bool = True
+) -> dict[str, dict[str, str]]:
+    """Create each template (a dict or a JSON file) as a stack; return the outputs by stack name.
+
+    Unless ``images`` is False, every workload repository the outputs name then holds an image
+    at the default config's tag, as after `mlhpc image push` (submit checks it is there).
+    """
     import boto3
 
     cfn = boto3.client("cloudformation", region_name=REGION)
@@ -195,7 +205,45 @@ def deploy(templates: Mapping[str, dict[str, Any] | Path]) -> dict[str, dict[str
         )
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
         found[name] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if images:
+        for outputs in found.values():
+            for key, uri in outputs.items():
+                if key.startswith("Repository") and key.endswith("Uri"):
+                    put_image(uri)
     return found
+
+
+def default_image_tag() -> str:
+    """Return the image tag of config/default.yaml (the config the CLI tests name)."""
+    from mlhpc.config import load_config
+
+    return contract.image_tag(
+        load_config(Path(__file__).resolve().parents[2] / "config" / "default.yaml").hpc
+    )
+
+
+def put_image(repository_uri: str, tag: str | None = None) -> str:
+    """Put an image at a tag into a repository (created when absent), as a push would; return its digest."""
+    import boto3
+
+    ecr = boto3.client("ecr", region_name=REGION)
+    name = contract.split_repository_uri(repository_uri)[1]
+    with suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 2,
+            "digest": "sha256:" + "0" * 64,
+        },
+        "layers": [],
+    }
+    answer = ecr.put_image(
+        repositoryName=name, imageManifest=json.dumps(manifest), imageTag=tag or default_image_tag()
+    )
+    return str(answer["image"]["imageId"]["imageDigest"])
 
 
 def default_stacks(

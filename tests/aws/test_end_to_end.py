@@ -16,7 +16,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from mlhpc.cli.main import app
-from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy
+from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, put_image
 from tests.invocation.test_batch_start import node_properties_described  # noqa: F401  (a fixture)
 
 runner = CliRunner()
@@ -55,6 +55,7 @@ EXPECTED_STUBS = {
     },
     "HpcStack": {
         "AWS::Batch::JobDefinition (multinode, registered through the API)",
+        "AWS::CodeBuild::Project",
         "AWS::CloudWatch::Alarm",
         "AWS::EC2::PlacementGroup",
         "AWS::EC2::SecurityGroupEgress",
@@ -109,6 +110,11 @@ def test_synthesized_stacks(
     assert hpc["JobQueueGpuOnDemand"].startswith("arn:aws:batch:")
     assert hpc["JobDefinitionPinn"].startswith("arn:aws:batch:")  # multi-node, registered via the API
     assert deployed[STORAGE].stubbed_attributes == {"AWS::EFS::FileSystem.Arn"}
+    assert hpc["ImageBuildProjectName"].startswith("stub-ImageBuildProject")  # CodeBuild: stubbed, named
+    # submit refuses an image that is not in ECR: push the tag, as `mlhpc image push pinn` would
+    refused = runner.invoke(app, ["submit", "pinn", "--detach"])
+    assert refused.exit_code == 1 and "next: mlhpc image push pinn --config" in refused.stderr
+    put_image(hpc["RepositoryPinnUri"])
     job, listed = submit_then_list("pinn")
     (row,) = [row for row in listed if row["job_id"] == job["job_id"]]
     assert row["queue"] == hpc["JobQueueGpuOnDemand"]  # a GPU workload goes to the GPU queue

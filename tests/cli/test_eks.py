@@ -14,7 +14,7 @@ def test_single_pod_job(cli: Cli) -> None:
     assert job["kind"] == "Job" and job["apiVersion"] == "batch/v1"
     assert job["metadata"]["name"] == "mlhpc-hello-" + __import__("hashlib").sha256(b"k").hexdigest()[:12]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "mlhpc/hello:latest"
+    assert container["image"] == "mlhpc/hello:0.1.0"  # <project>/<image>:hpc.image_tag, no AWS needed
     assert container["command"] == ["python", "-m", "workloads.hello"]
     assert container["args"] == ["--n", "77"]
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}

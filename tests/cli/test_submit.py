@@ -327,7 +327,7 @@ def test_sagemaker_training_job(cli: Cli, stacks: dict) -> None:
     assert data["call"] == "sagemaker.create_training_job"
     assert (
         request["AlgorithmSpecification"]["TrainingImage"]
-        == stacks["mlhpc-hpc"]["RepositoryHelloUri"] + ":latest"
+        == stacks["mlhpc-hpc"]["RepositoryHelloUri"] + ":0.1.0"  # the same tag as the job definitions
     )
     assert request["RoleArn"] == stacks["mlhpc-hpc"]["SageMakerRoleArn"]
     assert request["HyperParameters"] == {"n": "42", "chunk": "1000", "stop_after_chunks": "0"}

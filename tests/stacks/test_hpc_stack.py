@@ -272,6 +272,7 @@ def test_roles_are_separate_and_every_statement_has_a_sid(default: dict[str, Tem
         for r in roles.values()
     )
     assert principals == [
+        "codebuild.amazonaws.com",  # the in-account image build (stacks/constructs/image_build.py)
         "ec2.amazonaws.com",
         "ecs-tasks.amazonaws.com",
         "ecs-tasks.amazonaws.com",
@@ -289,6 +290,7 @@ def test_outputs_for_the_cli(default: dict[str, Template]) -> None:
     assert set(outputs) >= {
         "JobQueueGpuOnDemand", "JobQueueGpuSpot", "JobQueueCpu", "GpuQueueEfa", "JobDefinitionTrain",
         "JobDefinitionSweepCpu", "RepositoryTrainUri", "JobLogGroupName", "SageMakerRoleArn",
+        "ImageBuildProjectName",
     }  # fmt: skip
     assert outputs["GpuQueueEfa"]["Value"] == "true"
     assert set(default[STORAGE].find_outputs("*")) >= {

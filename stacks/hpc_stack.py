@@ -40,6 +40,26 @@ from stacks.storage_stack import StorageStack
 QUEUE_KINDS = {kind.construct_name: kind for kind in contract.QueueKind}
 
 
+def blocked_job_actions(config: HpcConfig) -> list[batch.JobStateTimeLimitAction]:
+    """Cancel a job that blocks its queue's head past hpc.blocked_job_timeout_s, for each reason Batch can act on.
+
+    One job that can never start (asks more than any instance has, or more vCPUs than the
+    environment's maximum) or that waits for capacity would otherwise hold every job behind it
+    for days. These are the reasons the AWS Batch user guide lists as supporting automatic
+    remediation ("Automatic remediation with jobStateTimeLimitActions"); the others
+    (SERVICE_ROLE_PERMISSIONS, ...) need a person, and `mlhpc submit` ends its follow with the fix.
+    """
+    reasons = batch.JobStateTimeLimitActionsReason
+    return [
+        batch.JobStateTimeLimitAction(max_time=Duration.seconds(config.blocked_job_timeout_s), reason=reason)
+        for reason in (
+            reasons.INSUFFICIENT_INSTANCE_CAPACITY,
+            reasons.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+            reasons.JOB_RESOURCE_REQUIREMENT,
+        )
+    ]
+
+
 class HpcStack(Stack):
     """GPU (On-Demand, Spot) and CPU compute environments and queues, job definitions from workload specs.
 
@@ -175,7 +195,9 @@ class HpcStack(Stack):
             launch_template=cpu_template, security_groups=node_groups, instance_role=self.roles.instance,
             min_vcpus=cpu.min_vcpus, max_vcpus=cpu.max_vcpus, spot=cpu.spot, gpu=False,
         )  # fmt: skip
-        cpu_queue = batch.JobQueue(self, "CpuQueue", priority=1)
+        cpu_queue = batch.JobQueue(
+            self, "CpuQueue", priority=1, job_state_time_limit_actions=blocked_job_actions(config)
+        )
         cpu_queue.add_compute_environment(cpu_environment.environment, 1)
         self.queues["Cpu"] = cpu_queue
 
@@ -270,7 +292,12 @@ class HpcStack(Stack):
                 min_vcpus=gpu.min_vcpus if not spot else 0, max_vcpus=gpu.max_vcpus, spot=spot, gpu=True,
                 placement_group=placement, image=image,
             )  # fmt: skip
-            queue = batch.JobQueue(self, f"Gpu{market}Queue", priority=10)
+            queue = batch.JobQueue(
+                self,
+                f"Gpu{market}Queue",
+                priority=10,
+                job_state_time_limit_actions=blocked_job_actions(config),
+            )
             queue.add_compute_environment(environment.environment, 1)
             self.queues[f"Gpu{market}"] = queue
 

@@ -175,8 +175,9 @@ def check_can_start(
 
 
 # What Batch puts in statusReason when a RUNNABLE job blocks the head of its queue, and the fix.
-# The codes are AWS's (user guide, "Jobs stuck in a RUNNABLE status"); the first three are the
-# ones HpcStack's queues cancel automatically after hpc.blocked_job_timeout_s.
+# The codes are AWS's (user guide, "Jobs stuck in a RUNNABLE status"). HpcStack's queues also
+# cancel JOB_RESOURCE_REQUIREMENT and COMPUTE_ENVIRONMENT_MAX_RESOURCE jobs (and ones waiting for
+# capacity) after hpc.blocked_job_timeout_s; the follow ends at once, with the fix.
 MISCONFIGURATION = "MISCONFIGURATION:"
 BLOCKED_FIXES = {
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT": "the job asks more vCPU, memory or GPUs than any instance of the "

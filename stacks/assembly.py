@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Stack, Tags, Validations
+from aws_cdk import App, Aspects, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from mlhpc.config.model import Config
@@ -15,6 +15,7 @@ from mlhpc.contract import StackId, stack_name
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.analytics_stack import AnalyticsStack
+from stacks.constructs.framework import FrameworkTidy
 from stacks.hpc_stack import HpcStack
 from stacks.image_stack import ImageStack
 from stacks.inference_stack import InferenceStack
@@ -156,6 +157,8 @@ def build_app(
 
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
+    # CDK's own constructs (providers, EKS roles) brought up to the guardrails, in every stack.
+    Aspects.of(app).add(FrameworkTidy())
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return Assembly(app=app, stacks=stacks)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_eks as eks
@@ -27,7 +27,6 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc.config.model import InferenceConfig
-from stacks.constructs.framework import tidy_generated_providers
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
@@ -178,7 +177,6 @@ class InferenceStack(Stack):
         )  # fmt: skip
         association.node.add_dependency(self.cluster.eks_pod_identity_agent)
         self._acknowledge_framework(cluster_name)
-        self._tidy_framework()
 
     def _nodegroup(
         self,
@@ -259,43 +257,6 @@ class InferenceStack(Stack):
             "read the model files under it and nothing else in the bucket.",
         )
         return role
-
-    def _tidy_framework(self) -> None:
-        """Give the EKS construct's own policy statements sids and drop DependsOn that a GetAtt already implies."""
-        creation_policy = (
-            self.cluster.node.find_child("Resource")
-            .node.find_child("CreationRole")
-            .node.find_child("DefaultPolicy")
-        )
-        kubectl_policy = self.cluster.node.find_child("KubectlHandlerRole").node.find_child("DefaultPolicy")
-        sids = {
-            kubectl_policy: ("KubectlDescribeCluster", "KubectlAssumeCreationRole"),
-            creation_policy: ("PassClusterRole", "ManageCluster", "ManageFargateProfiles", "DescribeNetworkAndRoles",
-                              "UseSecretsKey"),
-        }  # fmt: skip
-        for policy, names in sids.items():
-            cfn = policy.node.default_child
-            assert isinstance(cfn, CfnResource)
-            for index, sid in enumerate(names):
-                cfn.add_property_override(f"PolicyDocument.Statement.{index}.Sid", sid)
-        # cfn-lint W3005: the cluster resource already reaches its creation role through Fn::GetAtt,
-        # and the kubectl nested stack its handler role through a parameter.
-        cluster_resource = (
-            self.cluster.node.find_child("Resource").node.find_child("Resource").node.default_child
-        )
-        assert isinstance(cluster_resource, CfnResource)
-        cluster_resource.add_override(
-            "DependsOn",
-            [self.get_logical_id(creation_policy.node.default_child),  # type: ignore[arg-type]
-             self.get_logical_id(self.control_plane_logs.node.default_child)],  # type: ignore[arg-type]
-        )  # fmt: skip
-        provider = self.node.find_child("@aws-cdk--aws-eks.KubectlProvider")
-        nested = provider.nested_stack_resource  # type: ignore[attr-defined]
-        nested.add_override("DependsOn", [self.get_logical_id(kubectl_policy.node.default_child)])  # type: ignore[arg-type]
-        # The providers' own nested stacks: sids on CDK's statements, no DependsOn beside a GetAtt.
-        for child in self.node.children:
-            if child.node.id.startswith("@aws-cdk--aws-eks"):  # ClusterResourceProvider, KubectlProvider
-                tidy_generated_providers(child)
 
     def _acknowledge_framework(self, cluster_name: str) -> None:
         """Acknowledge, finding by finding, what the EKS L2 construct's own roles and providers trigger."""

@@ -10,23 +10,26 @@ plugin is the manifest pinned in stacks/manifests/, applied once: the node group
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import CfnCondition, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_eks as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc.config.model import InferenceConfig
+from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
@@ -266,17 +269,14 @@ class InferenceStack(Stack):
         )
         managed = [f"Policy::arn:<AWS::Partition>:iam::aws:policy/{name}" for name in lambda_policies]
         for child in self.node.children:
-            if child.node.id.startswith("@aws-cdk--aws-eks"):  # ClusterResourceProvider, KubectlProvider
+            if is_eks_provider(child):  # ClusterResourceProvider, KubectlProvider
                 _acknowledge_each(
                     child, "AwsSolutions-IAM4", managed,
                     "CDK's EKS provider functions run in the VPC: the Lambda basic and VPC-access execution "
                     "policies are the documented minimum for a VPC function writing its own logs.",
                 )  # fmt: skip
                 _acknowledge_each(
-                    child, "AwsSolutions-IAM5",
-                    [f"Resource::<{fn}.Arn>:*" for fn in (
-                        "IsCompleteHandler7073F4DA", "OnEventHandler42BEBAE0", "ProviderframeworkisComplete26D7B0CB",
-                        "ProviderframeworkonTimeout0B47CA38", "Handler886CB40B")],
+                    child, "AwsSolutions-IAM5", [f"Resource::<{fn}.Arn>:*" for fn in _function_ids(child)],
                     "CDK's provider framework may invoke any version of its own handler functions "
                     "(function ARN followed by :*); the functions are named, only the version is open.",
                 )  # fmt: skip
@@ -299,8 +299,7 @@ class InferenceStack(Stack):
             self.cluster, "AwsSolutions-IAM4",
             [*managed, "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
              "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSClusterPolicy",
-             'Policy::{"Fn::If":["ClusterHasEcrPublic8EE1114E",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},'
-             '":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}'],
+             f"Policy::{self._ecr_public_policy()}"],
             "The EKS cluster role needs AmazonEKSClusterPolicy (AWS's documented service policy); CDK's kubectl "
             "handler runs in the VPC and pulls its layer images read-only from ECR.",
         )  # fmt: skip
@@ -318,6 +317,34 @@ class InferenceStack(Stack):
             "CDK's cluster-creation role: EKS sub-resources (add-ons, access entries, Fargate profiles) of this "
             "one named cluster get generated names; iam:PassRole and ec2:Describe* need '*' by API design.",
         )  # fmt: skip
+
+    def _ecr_public_policy(self) -> str:
+        """Return the kubectl role's conditional ECR Public policy as cdk-nag prints it (compact JSON).
+
+        The condition is reached through the construct tree (``Cluster/HasEcrPublic``), so its
+        logical id follows whatever hash the installed CDK gives it.
+        """
+        condition = self.cluster.node.find_child("HasEcrPublic")
+        assert isinstance(condition, CfnCondition), condition.node.path
+        policy = {"Fn::If": [
+            self.get_logical_id(condition),
+            {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                               ":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},
+            {"Ref": "AWS::NoValue"},
+        ]}  # fmt: skip
+        return json.dumps(policy, separators=(",", ":"))
+
+
+def _function_ids(provider: IConstruct) -> list[str]:
+    """Return the logical ids of the Lambda functions in one of aws-eks's provider nested stacks.
+
+    Its framework policies grant ``lambda:InvokeFunction`` on ``<function>.Arn:*``; the ids are read
+    from the construct tree, so an upgrade that renames or rehashes a function moves the
+    acknowledgment with it (and one that drops a function drops its acknowledgment).
+    """
+    functions = [c for c in provider.node.find_all() if isinstance(c, lambda_.CfnFunction)]
+    assert functions, f"{provider.node.path} has no Lambda function: has aws-eks changed its providers?"
+    return [Stack.of(fn).get_logical_id(fn) for fn in functions]
 
 
 def _acknowledge_each(construct: IConstruct, rule: str, finding_ids: Sequence[str], reason: str) -> None:

@@ -38,6 +38,7 @@ from stacks.constructs.ldap import LdapServer
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.stateful import removal_policy
 from stacks.constructs.tls_bundle import SelfSignedTlsBundle
+from stacks.refs import NetworkRefs, StorageRefs
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "analytics"
 LDAP_CA_KEY = "ldap/ca.pem"
@@ -51,8 +52,9 @@ def _s3_object_arn(uri: str) -> str:
 
 
 class AnalyticsStack(Stack):
-    """EMR + LDAP + TLS. Attributes for StudioStack: ``cluster``, ``query_clients_security_group``,
-    ``query_secrets`` (name -> secret), ``client_ca_uri`` and ``client_ca_object_arn``, ``key``."""
+    """EMR + LDAP + TLS. What StudioStack uses of it (``stacks.refs.AnalyticsRefs``): ``engine``, ``cluster``,
+    ``query_clients_security_group``, ``query_secrets`` (name -> secret), ``client_ca_uri`` and
+    ``client_ca_object_arn``, ``key``."""
 
     def __init__(
         self,
@@ -61,14 +63,14 @@ class AnalyticsStack(Stack):
         *,
         config: AnalyticsConfig,
         project: str,
-        vpc: ec2.IVpc,
-        subnet: ec2.ISubnet,
-        datasets: s3.IBucket,
-        data_key: kms.IKey,
+        network: NetworkRefs,
+        storage: StorageRefs,
         bucket_removal: RemovalPolicyName = RemovalPolicyName.RETAIN,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        vpc, subnet = network.vpc, network.single_zone_subnet
+        datasets, data_key = storage.datasets, storage.key
         # An explicit export (named, not hashed) so the IAM5 acknowledgement below can name it.
         producer = Stack.of(datasets)
         self.datasets_export = f"{producer.stack_name}-DatasetsBucketArn"

@@ -24,6 +24,7 @@ from stacks.constructs.image_builder import (
     component_parameters,
 )
 from stacks.constructs.nag import acknowledge
+from stacks.refs import NetworkRefs
 
 
 class ImageStack(Stack):
@@ -42,12 +43,12 @@ class ImageStack(Stack):
         *,
         config: ImageConfig,
         project: str,
-        vpc: ec2.IVpc,
-        subnet: ec2.ISubnet,
+        network: NetworkRefs,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         manifest = load_manifest()
+        vpc, subnet = network.vpc, network.single_zone_subnet
         self.scripts = s3_assets.Asset(self, "Scripts", path=str(SCRIPTS_DIR))
 
         # --- build instances: private subnet, HTTPS out only, IMDSv2, a narrow instance profile ----

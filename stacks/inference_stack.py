@@ -24,7 +24,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
@@ -33,6 +32,7 @@ from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
+from stacks.refs import NetworkRefs, StorageRefs
 from workloads.bert.k8s import ACCELERATOR_LABEL, NEURON_TAINT_KEY, ServiceSettings, service_objects
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -67,16 +67,15 @@ class InferenceStack(Stack):
         *,
         config: InferenceConfig,
         project: str,
-        vpc: ec2.IVpc,
-        private_subnets: Sequence[ec2.ISubnet],
-        model_bucket: s3.IBucket,
-        bucket_key: kms.IKey,
+        network: NetworkRefs,
+        storage: StorageRefs,
         repository: ecr.IRepository | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         cluster_name = f"{project}-inference"
-        subnets = ec2.SubnetSelection(subnets=list(private_subnets))
+        vpc, model_bucket = network.vpc, storage.datasets  # the model lives in the datasets bucket
+        subnets = ec2.SubnetSelection(subnets=list(network.private_subnets))
 
         self.key = kms.Key(
             self, "Key", description="Encrypts EKS secrets and control-plane logs", enable_key_rotation=True,
@@ -158,7 +157,7 @@ class InferenceStack(Stack):
         # model-prefix wildcard names a stable resource (an automatic export name carries a hash).
         export = f"{project}-model-bucket-arn"
         bucket_arn = Stack.of(model_bucket).export_value(model_bucket.bucket_arn, name=export)
-        self.service_role = self._service_role(bucket_arn, export, bucket_key, service.model_prefix)
+        self.service_role = self._service_role(bucket_arn, export, storage.key, service.model_prefix)
         image_repo = repository or ecr.Repository.from_repository_name(
             self, "BertRepository", f"{project}/bert"
         )

@@ -7,7 +7,6 @@ docs/analytics-studio.md ("Tear down") lists the commands.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlhpc.config.model import QueryEngine, StudioConfig
-from stacks.analytics_stack import AnalyticsStack
 from stacks.constructs.nag import acknowledge
-from stacks.storage_stack import StorageStack
+from stacks.refs import AnalyticsRefs, NetworkRefs, StorageRefs
 
 LIFECYCLE_SCRIPT = Path(__file__).resolve().parent / "assets" / "studio" / "install-query-client.sh"
 # Pinned clients (PyPI): the one matching the cluster's engine is installed in JupyterLab.
@@ -39,14 +37,17 @@ class StudioStack(Stack):
         *,
         config: StudioConfig,
         project: str,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
-        endpoints_security_group: ec2.ISecurityGroup,
-        storage: StorageStack,
-        analytics: AnalyticsStack | None,
+        network: NetworkRefs,
+        storage: StorageRefs,
+        analytics: AnalyticsRefs | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        vpc, subnets, endpoints_security_group = (
+            network.vpc,
+            network.private_subnets,
+            network.endpoints_security_group,
+        )
         self.key = kms.Key(
             self, "Key", description=f"{project} Studio: home EFS and space volumes", enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -192,7 +193,7 @@ class StudioStack(Stack):
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
 
-    def _statements(self, project: str, analytics: AnalyticsStack | None) -> list[iam.PolicyStatement]:
+    def _statements(self, project: str, analytics: AnalyticsRefs | None) -> list[iam.PolicyStatement]:
         sagemaker_arn = f"arn:{Aws.PARTITION}:sagemaker:{self.region}:{Aws.ACCOUNT_ID}"
         statements = [
             iam.PolicyStatement(
@@ -227,7 +228,7 @@ class StudioStack(Stack):
         if analytics is not None:
             cluster_arn = (
                 f"arn:{Aws.PARTITION}:elasticmapreduce:{self.region}:{Aws.ACCOUNT_ID}:cluster/"
-                f"{analytics.cluster.cluster_id}"
+                f"{analytics.cluster_id}"
             )
             statements += [
                 iam.PolicyStatement(
@@ -242,7 +243,7 @@ class StudioStack(Stack):
                 iam.PolicyStatement(
                     sid="ReadQuerySecrets",
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[s.secret_arn for s in analytics.query_secrets.values()],
+                    resources=[s.secret_arn for s in analytics.query_secrets],
                 ),
                 iam.PolicyStatement(
                     sid="ReadCoordinatorCa",

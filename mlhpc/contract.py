@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from mlhpc.config.model import HpcConfig
+    from mlhpc.config.hpc import HpcConfig
 
 T = TypeVar("T", str, bool)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Stack, Tags, Validations
+from aws_cdk import App, Aspects, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from mlhpc.config.model import Config
@@ -15,10 +15,12 @@ from mlhpc.contract import StackId, stack_name
 from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.analytics_stack import AnalyticsStack
+from stacks.constructs.framework import FrameworkTidy
 from stacks.hpc_stack import HpcStack
 from stacks.image_stack import ImageStack
 from stacks.inference_stack import InferenceStack
 from stacks.network_stack import NetworkStack
+from stacks.refs import AnalyticsRefs, NetworkRefs, StorageRefs
 from stacks.storage_stack import StorageStack
 from stacks.studio_stack import StudioStack
 
@@ -94,6 +96,8 @@ def build_app(
     )
 
     stacks: dict[str, Stack] = {NETWORK: network, STORAGE: storage, HPC: hpc}
+    # The optional stacks receive bundles of what they use, not the stacks (stacks.refs).
+    network_refs, storage_refs = _network_refs(network), _storage_refs(storage)
     if config.image.enabled:
         stacks[IMAGE] = ImageStack(
             app,
@@ -103,8 +107,7 @@ def build_app(
             env=env,
             config=config.image,
             project=project.name,
-            vpc=network.vpc,
-            subnet=network.private_subnet_list[0],
+            network=network_refs,
         )
     if config.inference.enabled:  # optional: an EKS control plane and Inferentia nodes cost money
         stacks[INFERENCE] = InferenceStack(
@@ -115,13 +118,11 @@ def build_app(
             env=env,
             config=config.inference,
             project=project.name,
-            vpc=network.vpc,
-            private_subnets=network.private_subnet_list,
-            model_bucket=storage.datasets,
-            bucket_key=storage.key,
+            network=network_refs,
+            storage=storage_refs,
             repository=hpc.repositories.get("bert"),
         )
-    analytics = None
+    analytics_refs = None
     if config.analytics.enabled:
         analytics = AnalyticsStack(
             app,
@@ -131,13 +132,12 @@ def build_app(
             env=env,
             config=config.analytics,
             project=project.name,
-            vpc=network.vpc,
-            subnet=network.private_subnet_list[0],
-            datasets=storage.datasets,
-            data_key=storage.key,
+            network=network_refs,
+            storage=storage_refs,
             bucket_removal=config.storage.buckets.removal_policy,
         )
         stacks[ANALYTICS] = analytics
+        analytics_refs = _analytics_refs(analytics)
     if config.studio.enabled:
         stacks[STUDIO] = StudioStack(
             app,
@@ -147,15 +147,51 @@ def build_app(
             env=env,
             config=config.studio,
             project=project.name,
-            vpc=network.vpc,
-            subnets=network.private_subnet_list,
-            endpoints_security_group=network.endpoints.security_group,
-            storage=storage,
-            analytics=analytics,
+            network=network_refs,
+            storage=storage_refs,
+            analytics=analytics_refs,
         )
 
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
+    # CDK's own constructs (providers, EKS roles) brought up to the guardrails, in every stack.
+    Aspects.of(app).add(FrameworkTidy())
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return Assembly(app=app, stacks=stacks)
+
+
+def _network_refs(network: NetworkStack) -> NetworkRefs:
+    """Return what other stacks use of NetworkStack."""
+    return NetworkRefs(
+        vpc=network.vpc,
+        private_subnets=tuple(network.private_subnet_list),
+        endpoints_security_group=network.endpoints.security_group,
+    )
+
+
+def _storage_refs(storage: StorageStack) -> StorageRefs:
+    """Return what other stacks use of StorageStack."""
+    return StorageRefs(
+        key=storage.key,
+        datasets=storage.datasets,
+        results=storage.results,
+        checkpoints=storage.checkpoints,
+        data_access_policy=storage.data_access_policy,
+        efs_client_security_group=storage.efs_client_security_group,
+        efs=storage.efs,
+        lustre=storage.lustre,
+    )
+
+
+def _analytics_refs(analytics: AnalyticsStack) -> AnalyticsRefs:
+    """Return what StudioStack uses of AnalyticsStack."""
+    return AnalyticsRefs(
+        engine=analytics.engine,
+        cluster_id=analytics.cluster.cluster_id,
+        query_clients_security_group=analytics.query_clients_security_group,
+        query_secrets=tuple(analytics.query_secrets.values()),
+        client_ca_uri=analytics.client_ca_uri,
+        client_ca_object_arn=analytics.client_ca_object_arn,
+        key=analytics.key,
+    )

@@ -10,27 +10,29 @@ plugin is the manifest pinned in stacks/manifests/, applied once: the node group
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnCondition, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_eks as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc.config.inference import InferenceConfig
-from stacks.constructs.framework import tidy_generated_providers
+from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
+from stacks.refs import NetworkRefs, StorageRefs
 from workloads.bert.k8s import ACCELERATOR_LABEL, NEURON_TAINT_KEY, ServiceSettings, service_objects
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -65,16 +67,15 @@ class InferenceStack(Stack):
         *,
         config: InferenceConfig,
         project: str,
-        vpc: ec2.IVpc,
-        private_subnets: Sequence[ec2.ISubnet],
-        model_bucket: s3.IBucket,
-        bucket_key: kms.IKey,
+        network: NetworkRefs,
+        storage: StorageRefs,
         repository: ecr.IRepository | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         cluster_name = f"{project}-inference"
-        subnets = ec2.SubnetSelection(subnets=list(private_subnets))
+        vpc, model_bucket = network.vpc, storage.datasets  # the model lives in the datasets bucket
+        subnets = ec2.SubnetSelection(subnets=list(network.private_subnets))
 
         self.key = kms.Key(
             self, "Key", description="Encrypts EKS secrets and control-plane logs", enable_key_rotation=True,
@@ -156,7 +157,7 @@ class InferenceStack(Stack):
         # model-prefix wildcard names a stable resource (an automatic export name carries a hash).
         export = f"{project}-model-bucket-arn"
         bucket_arn = Stack.of(model_bucket).export_value(model_bucket.bucket_arn, name=export)
-        self.service_role = self._service_role(bucket_arn, export, bucket_key, service.model_prefix)
+        self.service_role = self._service_role(bucket_arn, export, storage.key, service.model_prefix)
         image_repo = repository or ecr.Repository.from_repository_name(
             self, "BertRepository", f"{project}/bert"
         )
@@ -178,7 +179,6 @@ class InferenceStack(Stack):
         )  # fmt: skip
         association.node.add_dependency(self.cluster.eks_pod_identity_agent)
         self._acknowledge_framework(cluster_name)
-        self._tidy_framework()
 
     def _nodegroup(
         self,
@@ -260,43 +260,6 @@ class InferenceStack(Stack):
         )
         return role
 
-    def _tidy_framework(self) -> None:
-        """Give the EKS construct's own policy statements sids and drop DependsOn that a GetAtt already implies."""
-        creation_policy = (
-            self.cluster.node.find_child("Resource")
-            .node.find_child("CreationRole")
-            .node.find_child("DefaultPolicy")
-        )
-        kubectl_policy = self.cluster.node.find_child("KubectlHandlerRole").node.find_child("DefaultPolicy")
-        sids = {
-            kubectl_policy: ("KubectlDescribeCluster", "KubectlAssumeCreationRole"),
-            creation_policy: ("PassClusterRole", "ManageCluster", "ManageFargateProfiles", "DescribeNetworkAndRoles",
-                              "UseSecretsKey"),
-        }  # fmt: skip
-        for policy, names in sids.items():
-            cfn = policy.node.default_child
-            assert isinstance(cfn, CfnResource)
-            for index, sid in enumerate(names):
-                cfn.add_property_override(f"PolicyDocument.Statement.{index}.Sid", sid)
-        # cfn-lint W3005: the cluster resource already reaches its creation role through Fn::GetAtt,
-        # and the kubectl nested stack its handler role through a parameter.
-        cluster_resource = (
-            self.cluster.node.find_child("Resource").node.find_child("Resource").node.default_child
-        )
-        assert isinstance(cluster_resource, CfnResource)
-        cluster_resource.add_override(
-            "DependsOn",
-            [self.get_logical_id(creation_policy.node.default_child),  # type: ignore[arg-type]
-             self.get_logical_id(self.control_plane_logs.node.default_child)],  # type: ignore[arg-type]
-        )  # fmt: skip
-        provider = self.node.find_child("@aws-cdk--aws-eks.KubectlProvider")
-        nested = provider.nested_stack_resource  # type: ignore[attr-defined]
-        nested.add_override("DependsOn", [self.get_logical_id(kubectl_policy.node.default_child)])  # type: ignore[arg-type]
-        # The providers' own nested stacks: sids on CDK's statements, no DependsOn beside a GetAtt.
-        for child in self.node.children:
-            if child.node.id.startswith("@aws-cdk--aws-eks"):  # ClusterResourceProvider, KubectlProvider
-                tidy_generated_providers(child)
-
     def _acknowledge_framework(self, cluster_name: str) -> None:
         """Acknowledge, finding by finding, what the EKS L2 construct's own roles and providers trigger."""
         lambda_policies = (
@@ -305,17 +268,14 @@ class InferenceStack(Stack):
         )
         managed = [f"Policy::arn:<AWS::Partition>:iam::aws:policy/{name}" for name in lambda_policies]
         for child in self.node.children:
-            if child.node.id.startswith("@aws-cdk--aws-eks"):  # ClusterResourceProvider, KubectlProvider
+            if is_eks_provider(child):  # ClusterResourceProvider, KubectlProvider
                 _acknowledge_each(
                     child, "AwsSolutions-IAM4", managed,
                     "CDK's EKS provider functions run in the VPC: the Lambda basic and VPC-access execution "
                     "policies are the documented minimum for a VPC function writing its own logs.",
                 )  # fmt: skip
                 _acknowledge_each(
-                    child, "AwsSolutions-IAM5",
-                    [f"Resource::<{fn}.Arn>:*" for fn in (
-                        "IsCompleteHandler7073F4DA", "OnEventHandler42BEBAE0", "ProviderframeworkisComplete26D7B0CB",
-                        "ProviderframeworkonTimeout0B47CA38", "Handler886CB40B")],
+                    child, "AwsSolutions-IAM5", [f"Resource::<{fn}.Arn>:*" for fn in _function_ids(child)],
                     "CDK's provider framework may invoke any version of its own handler functions "
                     "(function ARN followed by :*); the functions are named, only the version is open.",
                 )  # fmt: skip
@@ -338,8 +298,7 @@ class InferenceStack(Stack):
             self.cluster, "AwsSolutions-IAM4",
             [*managed, "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
              "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSClusterPolicy",
-             'Policy::{"Fn::If":["ClusterHasEcrPublic8EE1114E",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},'
-             '":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}'],
+             f"Policy::{self._ecr_public_policy()}"],
             "The EKS cluster role needs AmazonEKSClusterPolicy (AWS's documented service policy); CDK's kubectl "
             "handler runs in the VPC and pulls its layer images read-only from ECR.",
         )  # fmt: skip
@@ -357,6 +316,34 @@ class InferenceStack(Stack):
             "CDK's cluster-creation role: EKS sub-resources (add-ons, access entries, Fargate profiles) of this "
             "one named cluster get generated names; iam:PassRole and ec2:Describe* need '*' by API design.",
         )  # fmt: skip
+
+    def _ecr_public_policy(self) -> str:
+        """Return the kubectl role's conditional ECR Public policy as cdk-nag prints it (compact JSON).
+
+        The condition is reached through the construct tree (``Cluster/HasEcrPublic``), so its
+        logical id follows whatever hash the installed CDK gives it.
+        """
+        condition = self.cluster.node.find_child("HasEcrPublic")
+        assert isinstance(condition, CfnCondition), condition.node.path
+        policy = {"Fn::If": [
+            self.get_logical_id(condition),
+            {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                               ":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},
+            {"Ref": "AWS::NoValue"},
+        ]}  # fmt: skip
+        return json.dumps(policy, separators=(",", ":"))
+
+
+def _function_ids(provider: IConstruct) -> list[str]:
+    """Return the logical ids of the Lambda functions in one of aws-eks's provider nested stacks.
+
+    Its framework policies grant ``lambda:InvokeFunction`` on ``<function>.Arn:*``; the ids are read
+    from the construct tree, so an upgrade that renames or rehashes a function moves the
+    acknowledgment with it (and one that drops a function drops its acknowledgment).
+    """
+    functions = [c for c in provider.node.find_all() if isinstance(c, lambda_.CfnFunction)]
+    assert functions, f"{provider.node.path} has no Lambda function: has aws-eks changed its providers?"
+    return [Stack.of(fn).get_logical_id(fn) for fn in functions]
 
 
 def _acknowledge_each(construct: IConstruct, rule: str, finding_ids: Sequence[str], reason: str) -> None:

@@ -11,7 +11,6 @@ from constructs import Construct
 from mlhpc.config.network import NetworkConfig
 from stacks.constructs.endpoints import PrivateEndpoints
 from stacks.constructs.flow_logs import EncryptedFlowLogs
-from stacks.constructs.framework import tidy_restrict_default_sg_provider
 
 
 class NetworkStack(Stack):
@@ -66,7 +65,6 @@ class NetworkStack(Stack):
             ],
         )
         self.private_subnets = ec2.SubnetSelection(subnet_type=private_type)
-        tidy_restrict_default_sg_provider(self)
         if pinned:
             for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
                 cfn = subnet.node.default_child

@@ -7,7 +7,6 @@ docs/analytics-studio.md ("Tear down") lists the commands.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ from constructs import Construct
 
 from mlhpc.config.analytics import QueryEngine
 from mlhpc.config.studio import StudioConfig
-from stacks.analytics_stack import AnalyticsStack
 from stacks.constructs.nag import acknowledge
-from stacks.storage_stack import StorageStack
+from stacks.refs import AnalyticsRefs, NetworkRefs, StorageRefs
 
 LIFECYCLE_SCRIPT = Path(__file__).resolve().parent / "assets" / "studio" / "install-query-client.sh"
 # Pinned clients (PyPI): the one matching the cluster's engine is installed in JupyterLab.
@@ -40,11 +38,9 @@ class StudioStack(Stack):
         *,
         config: StudioConfig,
         project: str,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
-        endpoints_security_group: ec2.ISecurityGroup,
-        storage: StorageStack,
-        analytics: AnalyticsStack | None,
+        network: NetworkRefs,
+        storage: StorageRefs,
+        analytics: AnalyticsRefs | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -52,10 +48,30 @@ class StudioStack(Stack):
             self, "Key", description=f"{project} Studio: home EFS and space volumes", enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )  # fmt: skip
+        self._add_security_group(network)
+        app_groups = [self.security_group.security_group_id]
+        if analytics is not None:
+            app_groups.append(analytics.query_clients_security_group.security_group_id)
+        execution_policy = self._add_execution_role(project, storage, analytics)
+        lifecycle_arn = self._add_lifecycle_config(project, analytics)
+        self._add_domain(config, project, network=network, app_groups=app_groups, lifecycle_arn=lifecycle_arn)
+        self.domain.node.add_dependency(execution_policy)  # permissions in place before apps start
+        self.profiles = {
+            name: sagemaker.CfnUserProfile(
+                self,
+                f"Profile{''.join(p.capitalize() for p in name.split('-'))}",
+                domain_id=self.domain.attr_domain_id,
+                user_profile_name=name,
+            )
+            for name in config.user_profiles
+        }
+        self._add_outputs()
 
-        # --- network: apps talk to each other, to EFS, to the endpoints and to EMR -------------
+    def _add_security_group(self, network: NetworkRefs) -> None:
+        """Create the apps' group: to each other, to the home EFS, to the endpoints and out via NAT."""
+        endpoints_security_group = network.endpoints_security_group
         self.security_group = ec2.SecurityGroup(
-            self, "DomainSecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self, "DomainSecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="SageMaker Studio domain and its apps (VpcOnly)",
         )  # fmt: skip
         for port, what in (
@@ -89,11 +105,11 @@ class StudioStack(Stack):
         self.security_group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS via NAT (PyPI, AWS)"
         )
-        app_groups = [self.security_group.security_group_id]
-        if analytics is not None:
-            app_groups.append(analytics.query_clients_security_group.security_group_id)
 
-        # --- the execution role: EMR discovery, its secrets, project buckets, SageMaker -----------
+    def _add_execution_role(
+        self, project: str, storage: StorageRefs, analytics: AnalyticsRefs | None
+    ) -> iam.Policy:
+        """Create the users' execution role: EMR discovery, its secrets, project buckets, SageMaker; return its policy."""
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
@@ -105,8 +121,10 @@ class StudioStack(Stack):
         execution_policy = iam.Policy(self, "ExecutionPolicy", statements=statements)
         self.execution_role.attach_inline_policy(execution_policy)
         self._acknowledge(project)
+        return execution_policy
 
-        # --- lifecycle config: the Trino/Presto client and the coordinator's CA -------------------
+    def _add_lifecycle_config(self, project: str, analytics: AnalyticsRefs | None) -> str:
+        """Create the JupyterLab lifecycle config (query client, coordinator CA); return its ARN."""
         engine = analytics.engine if analytics is not None else QueryEngine.TRINO
         script = (
             LIFECYCLE_SCRIPT.read_text(encoding="utf-8")
@@ -122,8 +140,18 @@ class StudioStack(Stack):
             studio_lifecycle_config_name=f"{project}-query-client",
             studio_lifecycle_config_content=Fn.base64(Fn.join("", [head, ca_uri, tail])),
         )
-        lifecycle_arn = lifecycle.attr_studio_lifecycle_config_arn
+        return lifecycle.attr_studio_lifecycle_config_arn
 
+    def _add_domain(
+        self,
+        config: StudioConfig,
+        project: str,
+        *,
+        network: NetworkRefs,
+        app_groups: list[str],
+        lifecycle_arn: str,
+    ) -> None:
+        """Create the domain: IAM auth, VpcOnly in the private subnets, KMS, idle shutdown, EBS sizes."""
         jupyter = sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
             default_resource_spec=sagemaker.CfnDomain.ResourceSpecProperty(
                 instance_type=config.default_instance_type.value, lifecycle_config_arn=lifecycle_arn
@@ -144,8 +172,8 @@ class StudioStack(Stack):
             domain_name=f"{project}-studio",
             auth_mode="IAM",
             app_network_access_type="VpcOnly",
-            vpc_id=vpc.vpc_id,
-            subnet_ids=[s.subnet_id for s in subnets],
+            vpc_id=network.vpc.vpc_id,
+            subnet_ids=[s.subnet_id for s in network.private_subnets],
             kms_key_id=self.key.key_arn,
             domain_settings=sagemaker.CfnDomain.DomainSettingsProperty(
                 security_group_ids=[self.security_group.security_group_id]
@@ -169,17 +197,9 @@ class StudioStack(Stack):
                 jupyter_lab_app_settings=jupyter,
             ),
         )
-        self.domain.node.add_dependency(execution_policy)  # permissions in place before apps start
-        self.profiles = {
-            name: sagemaker.CfnUserProfile(
-                self,
-                f"Profile{''.join(p.capitalize() for p in name.split('-'))}",
-                domain_id=self.domain.attr_domain_id,
-                user_profile_name=name,
-            )
-            for name in config.user_profiles
-        }
 
+    def _add_outputs(self) -> None:
+        """Output the domain's id, URL and home EFS, the execution role and the apps' security group."""
         outputs = {
             "DomainId": (self.domain.attr_domain_id, "SageMaker Studio domain id"),
             "DomainUrl": (self.domain.attr_url, "Studio URL (open through the console or a presigned URL)"),
@@ -193,7 +213,8 @@ class StudioStack(Stack):
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
 
-    def _statements(self, project: str, analytics: AnalyticsStack | None) -> list[iam.PolicyStatement]:
+    def _statements(self, project: str, analytics: AnalyticsRefs | None) -> list[iam.PolicyStatement]:
+        """Return the execution role's statements: SageMaker, EMR discovery, and with analytics its secrets."""
         sagemaker_arn = f"arn:{Aws.PARTITION}:sagemaker:{self.region}:{Aws.ACCOUNT_ID}"
         statements = [
             iam.PolicyStatement(
@@ -228,7 +249,7 @@ class StudioStack(Stack):
         if analytics is not None:
             cluster_arn = (
                 f"arn:{Aws.PARTITION}:elasticmapreduce:{self.region}:{Aws.ACCOUNT_ID}:cluster/"
-                f"{analytics.cluster.cluster_id}"
+                f"{analytics.cluster_id}"
             )
             statements += [
                 iam.PolicyStatement(
@@ -243,7 +264,7 @@ class StudioStack(Stack):
                 iam.PolicyStatement(
                     sid="ReadQuerySecrets",
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[s.secret_arn for s in analytics.query_secrets.values()],
+                    resources=[s.secret_arn for s in analytics.query_secrets],
                 ),
                 iam.PolicyStatement(
                     sid="ReadCoordinatorCa",
@@ -257,6 +278,7 @@ class StudioStack(Stack):
         return statements
 
     def _acknowledge(self, project: str) -> None:
+        """Acknowledge each wildcard of the execution policy with the reason it cannot be narrower."""
         policy = self.node.find_child("ExecutionPolicy")
         for finding, reason in {
             "Resource::*": "elasticmapreduce:ListClusters supports no resource-level permission; it lists "

@@ -47,8 +47,30 @@ class EmrCluster(Construct):
         instance_statements: Sequence[iam.PolicyStatement],
     ) -> None:
         super().__init__(scope, construct_id)
+        self._add_security_groups(vpc)
+        instance_policy = self._add_instance_role(name, instance_statements)
+        service_policy = self._add_service_role(name, disk_key)
+        self.security_configuration = self._add_security_configuration(
+            tls_bundle_uri=tls_bundle_uri, s3_key=s3_key, disk_key=disk_key
+        )
+        self.cluster = self._add_cluster(
+            name, subnet=subnet, config=config, disk_key=disk_key, log_uri=log_uri,
+            configurations=configurations, bootstrap_actions=bootstrap_actions, steps=steps,
+        )  # fmt: skip
+        # The roles' inline policies must exist before EMR uses the roles.
+        self.cluster.node.add_dependency(instance_policy, service_policy)
+        acknowledge(
+            self.cluster,
+            "AwsSolutions-EMR6",
+            "Users authenticate to HiveServer2 and Trino/Presto with LDAP passwords over TLS (ldaps:// to the "
+            "directory, HTTPS to the coordinator); nodes are reached only through SSM, so Kerberos adds a KDC "
+            "without closing a gap.",
+        )
+        self.cluster_id = self.cluster.ref
+        self.primary_dns = self.cluster.attr_master_public_dns
 
-        # --- security groups (EMR adds its own intra-cluster rules to the managed ones) -----------
+    def _add_security_groups(self, vpc: ec2.IVpc) -> None:
+        """Create the primary, core and service-access groups (EMR adds its own intra-cluster rules)."""
         self.primary_security_group = ec2.SecurityGroup(
             self, "PrimarySecurityGroup", vpc=vpc, description="EMR primary node (managed by EMR)",
             allow_all_outbound=True,
@@ -78,16 +100,23 @@ class EmrCluster(Construct):
         ):
             Tags.of(managed).add(*EMR_MANAGED_TAG)
 
-        # --- roles ------------------------------------------------------------------------------
+    def _add_instance_role(self, name: str, statements: Sequence[iam.PolicyStatement]) -> iam.Policy:
+        """Create the nodes' role, its inline policy and instance profile; return the policy."""
         self.instance_role = iam.Role(
             self,
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description=f"{name}: EMR nodes (EMRFS, Glue catalog, KMS, bootstrap files)",
         )
-        instance_policy = iam.Policy(self, "InstancePolicy", statements=list(instance_statements))
+        instance_policy = iam.Policy(self, "InstancePolicy", statements=list(statements))
         self.instance_role.attach_inline_policy(instance_policy)
-        profile = iam.CfnInstanceProfile(self, "InstanceProfile", roles=[self.instance_role.role_name])
+        self.instance_profile = iam.CfnInstanceProfile(
+            self, "InstanceProfile", roles=[self.instance_role.role_name]
+        )
+        return instance_policy
+
+    def _add_service_role(self, name: str, disk_key: kms.IKey) -> iam.Policy:
+        """Create the EMR service role and its inline policy (pass the node role, the disk key); return it."""
         self.service_role = iam.Role(
             self,
             "ServiceRole",
@@ -146,8 +175,12 @@ class EmrCluster(Construct):
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "EBS encryption of EMR's local disks re-encrypts and generates data keys of this one key.",
         )
+        return service_policy
 
-        # --- security configuration -------------------------------------------------------------
+    def _add_security_configuration(
+        self, *, tls_bundle_uri: str, s3_key: kms.IKey, disk_key: kms.IKey
+    ) -> emr.CfnSecurityConfiguration:
+        """Create the security configuration: TLS in transit, SSE-KMS and local-disk KMS at rest, IMDSv2."""
         security = emr.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
@@ -181,7 +214,6 @@ class EmrCluster(Construct):
                 }
             ),
         )
-        self.security_configuration = security
         for rule, what in (
             ("EMR4", "EnableAtRestEncryption with LocalDiskEncryptionConfiguration"),
             ("EMR5", "EnableInTransitEncryption with InTransitEncryptionConfiguration"),
@@ -193,28 +225,23 @@ class EmrCluster(Construct):
                 "where EMR's schema puts them; cdk-nag 3.0.2 looks for them at the top level "
                 "(tests/stacks/test_analytics_stack.py asserts the real setting).",
             )
+        return security
 
-        def group(instance_type: str, count: int, label: str) -> emr.CfnCluster.InstanceGroupConfigProperty:
-            return emr.CfnCluster.InstanceGroupConfigProperty(
-                name=label,
-                instance_count=count,
-                instance_type=instance_type,
-                market="ON_DEMAND",
-                ebs_configuration=emr.CfnCluster.EbsConfigurationProperty(
-                    ebs_block_device_configs=[
-                        emr.CfnCluster.EbsBlockDeviceConfigProperty(
-                            volume_specification=emr.CfnCluster.VolumeSpecificationProperty(
-                                size_in_gb=config.ebs_volume_gib, volume_type="gp3"
-                            ),
-                            volumes_per_instance=1,
-                        )
-                    ],
-                    ebs_optimized=True,
-                ),
-            )
-
+    def _add_cluster(
+        self,
+        name: str,
+        *,
+        subnet: ec2.ISubnet,
+        config: EmrConfig,
+        disk_key: kms.IKey,
+        log_uri: str,
+        configurations: Sequence[dict[str, Any]],
+        bootstrap_actions: Sequence[tuple[str, str, Sequence[str]]],
+        steps: Sequence[tuple[str, Sequence[str]]],
+    ) -> emr.CfnCluster:
+        """Create the cluster: its applications, instance groups, managed scaling and idle termination."""
         application = ENGINES[config.query_engine][0]
-        self.cluster = emr.CfnCluster(
+        return emr.CfnCluster(
             self,
             "Cluster",
             name=name,
@@ -228,14 +255,16 @@ class EmrCluster(Construct):
                 emr_managed_master_security_group=self.primary_security_group.security_group_id,
                 emr_managed_slave_security_group=self.core_security_group.security_group_id,
                 service_access_security_group=self.service_access_security_group.security_group_id,
-                master_instance_group=group(config.primary_instance_type, 1, "Primary"),
-                core_instance_group=group(config.core_instance_type, config.core_instance_count, "Core"),
+                master_instance_group=_instance_group(config, config.primary_instance_type, 1, "Primary"),
+                core_instance_group=_instance_group(
+                    config, config.core_instance_type, config.core_instance_count, "Core"
+                ),
                 keep_job_flow_alive_when_no_steps=True,
                 termination_protected=False,
             ),
-            job_flow_role=profile.ref,
+            job_flow_role=self.instance_profile.ref,
             service_role=self.service_role.role_arn,
-            security_configuration=security.ref,
+            security_configuration=self.security_configuration.ref,
             log_uri=log_uri,
             log_encryption_kms_key_id=disk_key.key_arn,
             visible_to_all_users=True,
@@ -277,17 +306,6 @@ class EmrCluster(Construct):
             ),
             tags=[{"key": EMR_MANAGED_TAG[0], "value": EMR_MANAGED_TAG[1]}],
         )
-        # The roles' inline policies must exist before EMR uses the roles.
-        self.cluster.node.add_dependency(instance_policy, service_policy)
-        acknowledge(
-            self.cluster,
-            "AwsSolutions-EMR6",
-            "Users authenticate to HiveServer2 and Trino/Presto with LDAP passwords over TLS (ldaps:// to the "
-            "directory, HTTPS to the coordinator); nodes are reached only through SSM, so Kerberos adds a KDC "
-            "without closing a gap.",
-        )
-        self.cluster_id = self.cluster.ref
-        self.primary_dns = self.cluster.attr_master_public_dns
 
     def allow_query_clients(self, peer: ec2.ISecurityGroup) -> None:
         """Admit Trino/Presto HTTPS and HiveServer2 (TLS) on the primary node from one security group."""
@@ -297,3 +315,26 @@ class EmrCluster(Construct):
         self.primary_security_group.add_ingress_rule(
             peer, ec2.Port.tcp(HIVESERVER2_PORT), "HiveServer2 over TLS"
         )
+
+
+def _instance_group(
+    config: EmrConfig, instance_type: str, count: int, label: str
+) -> emr.CfnCluster.InstanceGroupConfigProperty:
+    """Return an On-Demand instance group with one gp3 volume of the configured size per node."""
+    return emr.CfnCluster.InstanceGroupConfigProperty(
+        name=label,
+        instance_count=count,
+        instance_type=instance_type,
+        market="ON_DEMAND",
+        ebs_configuration=emr.CfnCluster.EbsConfigurationProperty(
+            ebs_block_device_configs=[
+                emr.CfnCluster.EbsBlockDeviceConfigProperty(
+                    volume_specification=emr.CfnCluster.VolumeSpecificationProperty(
+                        size_in_gb=config.ebs_volume_gib, volume_type="gp3"
+                    ),
+                    volumes_per_instance=1,
+                )
+            ],
+            ebs_optimized=True,
+        ),
+    )

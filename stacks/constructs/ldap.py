@@ -8,7 +8,7 @@ The stack waits for the host's completion signal before anything that needs the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Aws, CfnCreationPolicy, CfnResourceSignal, Duration, Stack
@@ -48,10 +48,36 @@ class LdapServer(Construct):
         ca_object_key: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.hostname = hostname
         self.url = f"ldaps://{hostname}:{LDAPS_PORT}"
         self.ca_uri = f"s3://{ca_bucket.bucket_name}/{ca_object_key}"
+        self._add_admin_secret(config, key)
+        self._add_security_group(vpc)
+        script = s3_assets.Asset(self, "Bootstrap", path=str(SCRIPT))
+        role = self._add_role()
+        self._add_instance(config, vpc=vpc, subnet=subnet, key=key, role=role)
+        self._add_policy(
+            role, secrets=[self.admin_secret, *user_secrets.values()], key=key, script=script,
+            ca_object_arn=ca_bucket.arn_for_objects(ca_object_key),
+        )  # fmt: skip
+        self._add_user_data(config, user_secrets=user_secrets, script=script)
+        acknowledge(
+            self.instance,
+            "AwsSolutions-EC29",
+            "The directory is rebuilt from config and Secrets Manager by its bootstrap; termination protection "
+            "would only make `cdk destroy` fail.",
+        )
+        route53.ARecord(
+            self,
+            "DnsRecord",
+            zone=zone,
+            record_name=hostname,
+            target=route53.RecordTarget.from_ip_addresses(self.instance.instance_private_ip),
+            ttl=Duration.minutes(5),
+        )
+
+    def _add_admin_secret(self, config: LdapConfig, key: kms.IKey) -> None:
+        """Create the directory manager's secret (a generated password, never typed)."""
         self.admin_secret = secretsmanager.Secret(
             self,
             "AdminSecret",
@@ -71,6 +97,8 @@ class LdapServer(Construct):
             "rotation function must also change the hash in slapd (ldappasswd over LDAPS); re-run the bootstrap.",
         )
 
+    def _add_security_group(self, vpc: ec2.IVpc) -> None:
+        """Create the host's group: no ingress until allow_ldaps_from, HTTPS and HTTP out."""
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -86,7 +114,8 @@ class LdapServer(Construct):
             ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP: signed apt packages"
         )
 
-        script = s3_assets.Asset(self, "Bootstrap", path=str(SCRIPT))
+    def _add_role(self) -> iam.Role:
+        """Create the host's role with Session Manager access (its own statements come in _add_policy)."""
         role = iam.Role(
             self,
             "Role",
@@ -99,7 +128,12 @@ class LdapServer(Construct):
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
             "The AWS-maintained policy for Session Manager (the host has no SSH); it follows SSM API changes.",
         )
-        secrets = [self.admin_secret, *user_secrets.values()]
+        return role
+
+    def _add_instance(
+        self, config: LdapConfig, *, vpc: ec2.IVpc, subnet: ec2.ISubnet, key: kms.IKey, role: iam.IRole
+    ) -> None:
+        """Create the Ubuntu host (IMDSv2, encrypted root volume) that CloudFormation waits 30 minutes for."""
         self.instance = ec2.Instance(
             self,
             "Instance",
@@ -122,11 +156,20 @@ class LdapServer(Construct):
             ],
             user_data=ec2.UserData.for_linux(),
         )
-        cfn_instance = self.instance.instance
-        logical_id = stack.get_logical_id(cfn_instance)
-        cfn_instance.cfn_options.creation_policy = CfnCreationPolicy(
+        self.instance.instance.cfn_options.creation_policy = CfnCreationPolicy(
             resource_signal=CfnResourceSignal(count=1, timeout="PT30M")
         )
+
+    def _add_policy(
+        self,
+        role: iam.IRole,
+        *,
+        secrets: Sequence[secretsmanager.ISecret],
+        key: kms.IKey,
+        script: s3_assets.Asset,
+        ca_object_arn: str,
+    ) -> None:
+        """Let the host read its secrets and script, publish its CA and signal CloudFormation."""
         role.attach_inline_policy(
             iam.Policy(
                 self,
@@ -148,9 +191,7 @@ class LdapServer(Construct):
                         ],
                     ),
                     iam.PolicyStatement(
-                        sid="PublishCaCertificate",
-                        actions=["s3:PutObject"],
-                        resources=[ca_bucket.arn_for_objects(ca_object_key)],
+                        sid="PublishCaCertificate", actions=["s3:PutObject"], resources=[ca_object_arn]
                     ),
                     iam.PolicyStatement(
                         sid="EncryptCaCertificate", actions=["kms:GenerateDataKey"], resources=[key.key_arn]
@@ -158,15 +199,26 @@ class LdapServer(Construct):
                     iam.PolicyStatement(
                         sid="SignalCompletion",
                         actions=["cloudformation:SignalResource"],
-                        resources=[stack.stack_id],
+                        resources=[Stack.of(self).stack_id],
                     ),
                 ],
             )
         )
+
+    def _add_user_data(
+        self,
+        config: LdapConfig,
+        *,
+        user_secrets: Mapping[str, secretsmanager.ISecret],
+        script: s3_assets.Asset,
+    ) -> None:
+        """Write the boot script: fetch and run ldap-bootstrap.sh, then signal how boot ended."""
+        stack = Stack.of(self)
+        logical_id = stack.get_logical_id(self.instance.instance)
         users = " ".join(f"{u.name}:{','.join(u.groups)}" for u in config.users)
         env = {
             "LDAP_BASE_DN": config.base_dn,
-            "LDAP_HOSTNAME": hostname,
+            "LDAP_HOSTNAME": self.hostname,
             "LDAP_GROUPS": " ".join(config.groups),
             "LDAP_USERS": users,
             "LDAP_USER_SECRETS": " ".join(f"{name}={s.secret_arn}" for name, s in user_secrets.items()),
@@ -176,8 +228,7 @@ class LdapServer(Construct):
             "LDAP_SERVICE": "systemd",
             "AWS_DEFAULT_REGION": stack.region,
         }
-        user_data = self.instance.user_data
-        user_data.add_commands(
+        self.instance.user_data.add_commands(
             "set -euo pipefail",
             # Tell CloudFormation how boot ended, success or not, so a failure surfaces in minutes.
             "token=$(curl -sS -X PUT http://169.254.169.254/latest/api/token "
@@ -195,20 +246,6 @@ class LdapServer(Construct):
             *[f"export {name}='{value}'" for name, value in env.items()],
             "bash /root/ldap-bootstrap.sh",
             "signal SUCCESS",
-        )
-        acknowledge(
-            self.instance,
-            "AwsSolutions-EC29",
-            "The directory is rebuilt from config and Secrets Manager by its bootstrap; termination protection "
-            "would only make `cdk destroy` fail.",
-        )
-        route53.ARecord(
-            self,
-            "DnsRecord",
-            zone=zone,
-            record_name=hostname,
-            target=route53.RecordTarget.from_ip_addresses(self.instance.instance_private_ip),
-            ttl=Duration.minutes(5),
         )
 
     def allow_ldaps_from(self, peer: ec2.ISecurityGroup, description: str) -> None:

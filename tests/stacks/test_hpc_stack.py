@@ -431,7 +431,9 @@ def test_rendered_node_setup_passes_shellcheck(tmp_path: Any) -> None:
     assert proc.returncode == 0, proc.stdout
 
 
-def test_every_queue_cancels_a_job_that_blocks_it_for_a_remediable_reason(default: dict[str, Template]) -> None:
+def test_every_queue_cancels_a_job_that_blocks_it_for_a_remediable_reason(
+    default: dict[str, Template],
+) -> None:
     # AWS Batch's jobStateTimeLimitActions: state RUNNABLE, action CANCEL, 600 s <= time <= 86,400 s
     queues = default[HPC].find_resources("AWS::Batch::JobQueue")
     assert len(queues) == 3
@@ -443,4 +445,8 @@ def test_every_queue_cancels_a_job_that_blocks_it_for_a_remediable_reason(defaul
             "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
         }
         for action in actions:
-            assert (action["Action"], action["State"], action["MaxTimeSeconds"]) == ("CANCEL", "RUNNABLE", 3600)
+            assert (action["Action"], action["State"], action["MaxTimeSeconds"]) == (
+                "CANCEL",
+                "RUNNABLE",
+                3600,
+            )

@@ -19,6 +19,9 @@ from mlhpc.synth import SynthResult, synthesize, use_project_node
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# moto_server and node_properties_described, for every test that runs a job against a moto server
+pytest_plugins = ["tests.moto_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted(
     [REPO / "config" / "default.yaml", *sorted((REPO / "config" / "examples").glob("*.yaml"))]

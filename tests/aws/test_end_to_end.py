@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from mlhpc.cli.main import app
 from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, put_image
-from tests.invocation.test_batch_start import node_properties_described  # noqa: F401  (a fixture)
 
 runner = CliRunner()
 
@@ -62,25 +61,6 @@ EXPECTED_STUBS = {
         "AWS::SNS::TopicPolicy",
     },
 }
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A moto server on loopback (Batch without Docker); every boto3 client is pointed at it."""
-    import requests
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    requests.post(f"{url}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
-        yield url
-    finally:
-        requests.post(f"{url}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 @pytest.mark.synth

@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import App, Aspects, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from mlhpc import contract
 from mlhpc.config.model import Config
 from mlhpc.contract import StackId, stack_name
 from mlhpc.registry import all_specs
@@ -121,6 +122,7 @@ def build_app(
             network=network_refs,
             storage=storage_refs,
             repository=hpc.repositories.get("bert"),
+            image_tag=contract.image_tag(config.hpc),
         )
     analytics_refs = None
     if config.analytics.enabled:

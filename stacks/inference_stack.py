@@ -27,6 +27,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
+from mlhpc import contract
 from mlhpc.config.inference import InferenceConfig
 from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
@@ -69,6 +70,7 @@ class InferenceStack(Stack):
         project: str,
         network: NetworkRefs,
         storage: StorageRefs,
+        image_tag: str,
         repository: ecr.IRepository | None = None,
         **kwargs: Any,
     ) -> None:
@@ -162,7 +164,8 @@ class InferenceStack(Stack):
             self, "BertRepository", f"{project}/bert"
         )
         self.settings = ServiceSettings(
-            image=f"{image_repo.repository_uri}:{service.image_tag}",
+            # the deployment's one tag (hpc.image_tag), the one Batch, SageMaker and `mlhpc image push` use
+            image=contract.image_reference(image_repo.repository_uri, image_tag),
             model_uri=f"s3://{model_bucket.bucket_name}/{service.model_prefix}",
             namespace=service.namespace,
             neuron_cores=service.neuron_cores_per_pod,

@@ -82,7 +82,6 @@ class InferenceServiceConfig(Section):
     """The BERT service the cluster runs."""
 
     namespace: str = Field(default="bert", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    image_tag: str = Field(default="0.1.0", pattern=r"^[\w][\w.-]{0,127}$")
     model_prefix: str = Field(
         default="models/bert/",
         pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$",

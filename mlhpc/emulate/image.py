@@ -84,7 +84,7 @@ def _env_pairs(rest: str, env: dict[str, str]) -> dict[str, str]:
         # legacy form: ENV key value with spaces
         key, _, value = rest.partition(" ")
         return {key: _expand(value.strip(), env)}
-    pairs = {}
+    pairs: dict[str, str] = {}
     for word in words:
         key, _, value = word.partition("=")
         pairs[key] = _expand(value, {**env, **pairs})

@@ -8,6 +8,7 @@ workloads' specs), so an edit to any of them synthesizes afresh.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -38,12 +39,14 @@ def synthesized(config: Config, config_text: str, workdir: Path) -> Path:
     from mlhpc.synth import synthesize
 
     outdir = workdir / "cdk.out" / digest(config_text)
-    if (outdir / "HpcStack.template.json").is_file():
-        return outdir
-    staging = outdir.with_name(f"{outdir.name}.{os.getpid()}")
-    synthesize(config, staging)
-    try:
-        staging.rename(outdir)  # atomic: a concurrent emulation of the same config keeps its own
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    # One synthesis per assembly: concurrent emulations of the same config wait for the first.
+    with (outdir.parent / f"{outdir.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (outdir / "HpcStack.template.json").is_file():
+            return outdir
+        staging = outdir.with_name(f"{outdir.name}.{os.getpid()}")
+        synthesize(config, staging)
+        shutil.rmtree(outdir, ignore_errors=True)
+        staging.rename(outdir)
     return outdir

@@ -66,6 +66,12 @@ def batch(
         "--workdir",
         help="Where nodes run, volumes and outputs land, and the assembly is cached.",
     ),
+    assembly: Path | None = typer.Option(
+        None,
+        "--assembly",
+        help="A synthesized assembly of the same config to read (cdk.out of `mlhpc demo`); default: "
+        "synthesize, cached in the workdir.",
+    ),
     config: Path | None = CONFIG_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -99,6 +105,7 @@ def batch(
         queue_kind=queue.value if queue else None,
         config=config,
         workdir=workdir,
+        assembly_dir=assembly,
         reclaim_after_s=reclaim_after,
         ranks_per_node=ranks_per_node,
         on_synth=synth_note,

@@ -26,7 +26,7 @@ from mlhpc.config import load_config, resolve_config_path
 from mlhpc.emulate import image, runtime, s3
 from mlhpc.emulate.assembly import REPO, synthesized
 from mlhpc.emulate.template import Assembly, TemplateDescriber, deployment
-from mlhpc.errors import BackendUnsupported
+from mlhpc.errors import BackendUnsupported, OutputMissing
 from mlhpc.spec import Backend, WorkloadSpec
 
 DEFAULT_WORKDIR = Path("results") / "emulate"
@@ -97,6 +97,7 @@ def emulate_batch(
     queue_kind: str | None = None,
     config: Path | None = None,
     workdir: Path = DEFAULT_WORKDIR,
+    assembly_dir: Path | None = None,
     reclaim_after_s: float | None = None,
     ranks_per_node: int | None = None,
     edit_definition: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -115,9 +116,15 @@ def emulate_batch(
     config_path = resolve_config_path(config)
     cfg = load_config(config_path)
     workdir = workdir.resolve()
-    if on_synth is not None:
+    if assembly_dir is not None and not (assembly_dir / "HpcStack.template.json").is_file():
+        raise OutputMissing(
+            f"--assembly {assembly_dir} holds no HpcStack.template.json",
+            fix="give the cdk.out of `mlhpc demo --config CONFIG` (or `cdk synth`) for the same config, "
+            "or drop --assembly to synthesize",
+        )
+    if assembly_dir is None and on_synth is not None:
         on_synth()
-    outdir = synthesized(cfg, config_path.read_text(encoding="utf-8"), workdir)
+    outdir = assembly_dir or synthesized(cfg, config_path.read_text(encoding="utf-8"), workdir)
     assembly = Assembly.load(outdir, project=cfg.project.name, region=cfg.project.region)
     dep = deployment(assembly)
     describer = TemplateDescriber(assembly, edit=edit_definition)

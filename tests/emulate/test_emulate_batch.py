@@ -32,10 +32,11 @@ MULTI_NODE = {"pinn", "allreduce"}
 # allreduce's spec lists scaling.csv/png, which only --mode scaling/both writes: run both, the
 # scaling study cut to one variant and two steps (78 s on 2 cores otherwise).
 EXTRA = {
+    "bert": ["--set", "duration_s=1"],
     "allreduce": [
         *("--set", "mode=both", "--set", "variants=plain", "--set", "steps=2", "--set", "warmup_steps=0"),
         *("--set", "max_bytes=65536"),
-    ]
+    ],
 }
 
 

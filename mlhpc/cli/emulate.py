@@ -13,6 +13,7 @@ from mlhpc.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, 
 from mlhpc.contract import QueueKind
 from mlhpc.emulate.batch import DEFAULT_WORKDIR, Emulation, emulate_batch
 from mlhpc.emulate.runtime import last_lines
+from mlhpc.emulate.sagemaker import emulate_sagemaker
 from mlhpc.errors import JobFailed
 
 app = typer.Typer(
@@ -139,4 +140,65 @@ def batch(
         console.print(
             f"[bold green]SUCCEEDED[/]. next: mlhpc submit {em.spec.name}"
             + (" --nodes " + str(nodes) if nodes else "")
+        )
+
+
+@app.command("sagemaker")
+@handle_errors
+def sagemaker(
+    *,
+    workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=1, help="Instances (one is emulated)."
+    ),
+    sets: list[str] = SETS_OPTION,
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR, "--workdir", help="Where /opt/ml is laid out, and the assembly is cached."
+    ),
+    assembly: Path | None = typer.Option(
+        None, "--assembly", help="A synthesized assembly of the same config."
+    ),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run the training request `mlhpc submit --backend sagemaker` would send, here, as SageMaker would.
+
+    /opt/ml is laid out under the workdir (hyperparameters, resourceconfig.json, channels), the image
+    runs ENTRYPOINT + train, model/ becomes model.tar.gz at the output path on moto S3. Exit 1 if
+    the job fails (with its FailureReason) or model.tar.gz lacks an output the spec lists.
+
+    Examples:
+
+        mlhpc emulate sagemaker hello --demo
+
+        mlhpc emulate sagemaker pinn --nodes 1 --demo
+    """
+    em = emulate_sagemaker(
+        workload, sets=sets, demo=demo, nodes=nodes, config=config, workdir=workdir, assembly_dir=assembly
+    )
+    summary = em.to_dict()
+    if output is OutputFormat.JSON:
+        print_json(summary)
+    else:
+        console.print(
+            f"{em.spec.name}: emulated training job {summary['job_name']}: [bold]{summary['status']}[/] "
+            f"(exit code {em.attempt.exit_code}, {em.attempt.duration_s:.1f} s)"
+        )
+        console.print(f"model: {em.model_uri} (moto), unpacked in {em.local_model}")
+    if em.status != "Completed":
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status}",
+            reason=em.failure_reason.strip() or "(no output/failure written)",
+            last_lines=last_lines(em.attempt.logs[0]),
+            fix=f"read the log above (all of it: {em.attempt.logs[0]})",
+        )
+    if em.missing:
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} completed, but model.tar.gz lacks {', '.join(em.missing)}",
+            reason="outputs missing",
+            last_lines=last_lines(em.attempt.logs[0]),
+            fix=f"the spec's outputs are {', '.join(em.spec.outputs)}; write them under SM_MODEL_DIR (--out)",
         )

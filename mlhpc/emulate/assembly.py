@@ -12,9 +12,14 @@ import fcntl
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlhpc.config.model import Config
+
+if TYPE_CHECKING:
+    from mlhpc.emulate.template import Assembly
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_SHAPING = ("mlhpc/emulate/", "mlhpc/cli/")
@@ -50,3 +55,29 @@ def synthesized(config: Config, config_text: str, workdir: Path) -> Path:
         shutil.rmtree(outdir, ignore_errors=True)
         staging.rename(outdir)
     return outdir
+
+
+def load_assembly(
+    config: Path | None,
+    *,
+    workdir: Path,
+    assembly_dir: Path | None = None,
+    on_synth: Callable[[], None] | None = None,
+) -> Assembly:
+    """Return the config's assembly: the one given, else synthesized (cached in the workdir)."""
+    from mlhpc.config import load_config, resolve_config_path
+    from mlhpc.emulate.template import Assembly
+    from mlhpc.errors import OutputMissing
+
+    config_path = resolve_config_path(config)
+    cfg = load_config(config_path)
+    if assembly_dir is not None and not (assembly_dir / "HpcStack.template.json").is_file():
+        raise OutputMissing(
+            f"--assembly {assembly_dir} holds no HpcStack.template.json",
+            fix="give the cdk.out of `mlhpc demo --config CONFIG` (or `cdk synth`) for the same config, "
+            "or drop --assembly to synthesize",
+        )
+    if assembly_dir is None and on_synth is not None:
+        on_synth()
+    outdir = assembly_dir or synthesized(cfg, config_path.read_text(encoding="utf-8"), workdir.resolve())
+    return Assembly.load(outdir, project=cfg.project.name, region=cfg.project.region)

@@ -22,11 +22,10 @@ from mlhpc import invocation, registry
 from mlhpc.aws import batch as batch_api
 from mlhpc.aws import cluster
 from mlhpc.aws import jobs as awsjobs
-from mlhpc.config import load_config, resolve_config_path
 from mlhpc.emulate import image, runtime, s3
-from mlhpc.emulate.assembly import REPO, synthesized
-from mlhpc.emulate.template import Assembly, TemplateDescriber, deployment
-from mlhpc.errors import BackendUnsupported, OutputMissing
+from mlhpc.emulate.assembly import REPO, load_assembly
+from mlhpc.emulate.template import TemplateDescriber, deployment
+from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import Backend, WorkloadSpec
 
 DEFAULT_WORKDIR = Path("results") / "emulate"
@@ -113,19 +112,8 @@ def emulate_batch(
             f"{spec.name} is not a distributed workload; --nodes {nodes} would run {nodes} copies of one job",
             fix="drop --nodes",
         )
-    config_path = resolve_config_path(config)
-    cfg = load_config(config_path)
+    assembly = load_assembly(config, workdir=workdir, assembly_dir=assembly_dir, on_synth=on_synth)
     workdir = workdir.resolve()
-    if assembly_dir is not None and not (assembly_dir / "HpcStack.template.json").is_file():
-        raise OutputMissing(
-            f"--assembly {assembly_dir} holds no HpcStack.template.json",
-            fix="give the cdk.out of `mlhpc demo --config CONFIG` (or `cdk synth`) for the same config, "
-            "or drop --assembly to synthesize",
-        )
-    if assembly_dir is None and on_synth is not None:
-        on_synth()
-    outdir = assembly_dir or synthesized(cfg, config_path.read_text(encoding="utf-8"), workdir)
-    assembly = Assembly.load(outdir, project=cfg.project.name, region=cfg.project.region)
     dep = deployment(assembly)
     describer = TemplateDescriber(assembly, edit=edit_definition)
     token = awsjobs.new_client_token()

@@ -248,6 +248,28 @@ def set_ranks(argv: list[str], ranks: int) -> list[str]:
     return [f"{LAUNCH_OPTION}={ranks}" if p.startswith(f"{LAUNCH_OPTION}=") else p for p in out]
 
 
+def base_environment(home: Path) -> dict[str, str]:
+    """Return what a container has before the image's ENV: PATH, a locale, HOME (and thread limits)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        **{k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+    }
+
+
+def aws_environment(endpoint: str, region: str) -> dict[str, str]:
+    """Return the variables that send the job's AWS calls to the moto server, with fake credentials."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
 @dataclass
 class NodeStart:
     """How one node's process starts."""
@@ -285,26 +307,16 @@ def node_start(
     if argv[:1] == ["python"]:
         argv[0] = sys.executable
     argv = [rewrite(part, mapping) for part in argv]
-    env: dict[str, str] = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(node_dir / "home"),
-        "HOSTNAME": f"node-{index}",
-        **{k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
-    }
+    env = base_environment(node_dir / "home")
+    env["HOSTNAME"] = f"node-{index}"
     env.update(image.env)
     env.update({e["name"]: e["value"] for e in node.get("environment") or []})
     env = {k: rewrite(v, mapping) for k, v in env.items()}
     env["PYTHONPATH"] = str(layout.repo)  # the image's copy of the code is the repository here
     env["TMPDIR"] = str(mapping["/tmp"])
+    env.update(aws_environment(layout.endpoint, layout.region))
     env.update(
         {
-            "AWS_ENDPOINT_URL": layout.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": layout.region,
-            "AWS_REGION": layout.region,
             "AWS_BATCH_JOB_ATTEMPT": str(attempt),
             "AWS_BATCH_JQ_NAME": layout.queue_name,
             "AWS_BATCH_CE_NAME": layout.environment_name,

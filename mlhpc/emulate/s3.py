@@ -23,6 +23,8 @@ def server(region: str, buckets: Iterable[str]) -> Iterator[str]:
     moto.start()
     host, port = moto.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto's state lives in this process, shared by every server it starts: begin from an empty account.
+    _reset(url)
     try:
         s3 = client(url, region)
         for bucket in dict.fromkeys(buckets):
@@ -32,7 +34,15 @@ def server(region: str, buckets: Iterable[str]) -> Iterator[str]:
             s3.create_bucket(**kwargs)
         yield url
     finally:
+        _reset(url)
         moto.stop()
+
+
+def _reset(url: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30):
+        pass
 
 
 def client(url: str, region: str) -> Any:

@@ -114,6 +114,8 @@ DEMO_RUNS := "qnn --demo" "pinn --demo" "superradiance --demo" "allreduce --work
 demo: setup ## synthesize every stack for the default config, run the guardrails, then each workload at demo size
 	@$(BIN)/mlhpc demo --config $(CONFIG) --cdk-out $(CDK_OUT)
 	@for run in $(DEMO_RUNS); do echo; echo "== mlhpc run $$run"; $(BIN)/mlhpc run $$run || exit 1; done
+	@echo; echo "== mlhpc emulate batch pinn --nodes 2 --demo (the Batch job, run here as Batch would)"
+	@OMP_NUM_THREADS=1 $(BIN)/mlhpc emulate batch pinn --nodes 2 --demo --ranks-per-node 1 --config $(CONFIG) --assembly $(CDK_OUT)
 
 # --- workloads: local runs, submissions, benchmarks ----------------------------------
 run-%: setup ## run a workload on this machine: make run-pinn ARGS="--workers 2 --set problem=burgers"

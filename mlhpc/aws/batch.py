@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mlhpc import invocation, placement
 from mlhpc.aws import cluster, jobs
@@ -76,6 +76,33 @@ def describe_job_definition(aws: Aws, arn: str) -> dict[str, Any]:
     return dict(found[0])
 
 
+class Describer(Protocol):
+    """Where :func:`prepare` reads the job definition and the queue's environments from."""
+
+    def job_definition(self, arn: str) -> dict[str, Any]:
+        """Return the job definition behind an ARN, as DescribeJobDefinitions returns it."""
+        ...
+
+    def environments(self, queue_arn: str) -> list[cluster.DeployedEnvironment]:
+        """Return the compute environments behind a queue, in the queue's order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiDescriber:
+    """The Batch API of the account (what `mlhpc submit` reads)."""
+
+    aws: Aws
+
+    def job_definition(self, arn: str) -> dict[str, Any]:
+        """Return the deployed job definition (DescribeJobDefinitions)."""
+        return describe_job_definition(self.aws, arn)
+
+    def environments(self, queue_arn: str) -> list[cluster.DeployedEnvironment]:
+        """Return the deployed environments (DescribeJobQueues, DescribeComputeEnvironments)."""
+        return cluster.deployed_environments(self.aws, queue_arn)
+
+
 def _container_properties(job_definition: dict[str, Any]) -> dict[str, Any]:
     props = job_definition.get("containerProperties") or {}
     if not props and job_definition.get("nodeProperties"):
@@ -93,7 +120,7 @@ def gpus_per_node(job_definition: dict[str, Any]) -> int:
 
 
 def prepare(
-    aws: Aws,
+    aws: Aws | Describer,
     deployment: Deployment,
     spec: WorkloadSpec,
     args: WorkloadArgs,
@@ -103,12 +130,17 @@ def prepare(
     token: str,
     run_id: str,
 ) -> Submission:
-    """Build the submit_job request for a workload run (reads the job definition; submits nothing)."""
+    """Build the submit_job request for a workload run (reads the job definition; submits nothing).
+
+    ``aws`` is the account (the Batch API is read) or any :class:`Describer`: `mlhpc emulate`
+    passes one that reads the synthesized template, so both build the request the same way.
+    """
+    describer: Describer = ApiDescriber(aws) if isinstance(aws, Aws) else aws
     queue_kind = queue_kind or default_queue_kind(spec, deployment)
     deployment.check_efa(spec, queue_kind)
     jobdef_arn = deployment.job_definition(spec)
     queue = deployment.queue(queue_kind)
-    jobdef = describe_job_definition(aws, jobdef_arn)
+    jobdef = describer.job_definition(jobdef_arn)
     multi = jobdef.get("type") == "multinode" or bool(jobdef.get("nodeProperties"))
     nodes = nodes or (spec.resources.nodes if multi else 1)
     placement.check_queue(spec, queue_kind, nodes)
@@ -122,7 +154,7 @@ def prepare(
     # Batch accepts any request; check it against the environments really behind the queue.
     cluster.check_can_start(
         cluster.ask_of(jobdef, nodes),
-        cluster.deployed_environments(aws, queue),
+        describer.environments(queue),
         queue=queue_kind,
         workload=spec.name,
     )

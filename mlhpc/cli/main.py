@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlhpc.cli import demo, image, job_commands, submit, validate
+from mlhpc.cli import demo, emulate, image, job_commands, submit, validate
 from mlhpc.cli import run as run_command
 from mlhpc.cli.output import err_console
 
@@ -21,6 +21,7 @@ app = typer.Typer(
         "  mlhpc validate config/default.yaml\n\n"
         "  mlhpc demo --config config/examples/cpu-dev.yaml\n\n"
         "  mlhpc run hello --workers 2 --set n=1000000\n\n"
+        "  mlhpc emulate batch pinn --nodes 2 --demo --ranks-per-node 1\n\n"
         "  mlhpc image build pinn && mlhpc image push pinn\n\n"
         "  mlhpc submit pinn --nodes 2 --detach\n\n"
         "  mlhpc list && mlhpc logs JOB --follow && mlhpc results JOB"
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.command("validate")(validate.validate)
 app.command("demo")(demo.demo)
 app.command("run")(run_command.run)
+app.add_typer(emulate.app, name="emulate")
 app.command("submit")(submit.submit)
 app.command("status")(job_commands.status)
 app.command("logs")(job_commands.logs)

@@ -303,10 +303,11 @@ def node_start(
     command = list(node["command"])
     if ranks_per_node is not None:
         command = set_ranks(command, ranks_per_node)
-    argv = image.argv(command)
+    # container paths (/tmp, WORKDIR, host volumes) become local directories; then the image's `python`
+    # is this interpreter, whose own path is never rewritten (a checkout under /tmp stays where it is)
+    argv = [rewrite(part, mapping) for part in image.argv(command)]
     if argv[:1] == ["python"]:
         argv[0] = sys.executable
-    argv = [rewrite(part, mapping) for part in argv]
     env = base_environment(node_dir / "home")
     env["HOSTNAME"] = f"node-{index}"
     env.update(image.env)

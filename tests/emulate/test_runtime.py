@@ -159,3 +159,22 @@ def test_batch_variables_reach_each_node_and_only_children_get_the_main_address(
         assert env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] == "0"
     assert "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" not in main
     assert child["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] == "127.0.0.1"
+
+
+def test_the_interpreter_is_never_taken_for_a_container_path(tmp_path: Any, monkeypatch: Any) -> None:
+    # a checkout (and its venv) under /tmp: the container's /tmp maps to a node directory, the host's
+    # interpreter must stay where it is (CI clones into /tmp)
+    import sys
+
+    from mlhpc.emulate.image import parse
+
+    monkeypatch.setattr(sys, "executable", "/tmp/ci/.venv/bin/python")
+    definition = {"containerProperties": {"command": ["--scratch", "/tmp/s"]}}
+    image = parse('FROM x\nENTRYPOINT ["python", "-m", "w"]\n')
+    layout = runtime.Layout(
+        workdir=tmp_path, repo=tmp_path / "repo", endpoint="http://127.0.0.1:1", region="us-east-1",
+        queue_name="q", environment_name="ce",
+    )  # fmt: skip
+    start = runtime.node_start(definition, {}, image, layout, job_id="j", attempt=1, index=0, port=1)
+    assert start.argv[0] == "/tmp/ci/.venv/bin/python"
+    assert start.argv[-1] == str(tmp_path / "j" / "attempt-1" / "node-0" / "tmp" / "s")

@@ -243,7 +243,8 @@ def describe_need(spec: WorkloadSpec) -> str:
     return f"{gpus}{per_gpu}, at least {res.min_vcpus_per_node} vCPUs and {res.min_memory_per_node_mib:,} MiB"
 
 
-def _offer(name: str) -> str:
+def offer(name: str) -> str:
+    """Return what one instance of a type offers a job: vCPUs, usable memory, GPUs."""
     t = lookup(name)
     if t is None:
         return f"{name} (unknown)"
@@ -288,7 +289,7 @@ def size(spec: WorkloadSpec, env: Environment) -> Sizing | Refusal:
         )
     hosts = sorted((t for t in known if _ask(spec, t) is not None), key=_order)
     if not hosts:
-        offers = "; ".join(_offer(t.name) for t in known)
+        offers = "; ".join(offer(t.name) for t in known)
         fit = would_fit(spec, efa=res.efa is Efa.REQUIRED)
         return refuse(
             "HPC012",

@@ -27,7 +27,7 @@ from typing import Any
 from mlhpc.aws.session import Aws, with_backoff
 from mlhpc.errors import MlhpcError
 from mlhpc.instances import lookup
-from mlhpc.placement import usable_memory_mib
+from mlhpc.placement import offer, usable_memory_mib
 
 
 class CannotStart(MlhpcError):
@@ -110,12 +110,6 @@ def deployed_environments(aws: Aws, queue_arn: str) -> list[DeployedEnvironment]
     return envs
 
 
-def _offer(name: str) -> str:
-    t = lookup(name)
-    assert t is not None
-    return f"{name} ({t.vcpus} vCPU, {usable_memory_mib(t)} MiB usable, {t.gpus} GPU)"
-
-
 def problems(ask: Ask, env: DeployedEnvironment) -> list[str]:
     """Return why Batch would never place the ask on this environment (empty: it can)."""
     if not env.usable:
@@ -134,7 +128,7 @@ def problems(ask: Ask, env: DeployedEnvironment) -> list[str]:
         key=lambda t: (t.vcpus, t.memory_gib),
     )
     if not fitting:
-        offers = ", ".join(_offer(t.name) for t in known)
+        offers = ", ".join(offer(t.name) for t in known)
         return [
             f"each node asks {ask.vcpus} vCPU, {ask.memory_mib} MiB, {ask.gpus} GPU, and no instance type of "
             f"{env.name} has that: {offers}"

@@ -35,7 +35,7 @@ def test_what_the_default_cluster_can_place() -> None:
     assert cluster.problems(Ask(48, 186777, 4, 2), G5) == []
     (too_big,) = cluster.problems(Ask(96, 737280, 8, 2), G5)  # the old pinn definition
     assert "each node asks 96 vCPU, 737280 MiB, 8 GPU, and no instance type of gpu-od has that" in too_big
-    assert "g5.12xlarge (48 vCPU, 186777 MiB usable, 4 GPU)" in too_big
+    assert "g5.12xlarge (48 vCPU, 186,777 MiB usable, 4 GPU)" in too_big
     (installed,) = cluster.problems(Ask(4, 16384, 0, 1), CPU)  # asks the installed 16 GiB
     assert "no instance type of cpu has that" in installed
 

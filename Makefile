@@ -68,14 +68,15 @@ test-kernels: setup ## the numeric tests under every CPU kernel choice (default,
 	@$(BIN)/python -m tests.kernels $(ARGS)
 
 .PHONY: lint-code
-lint-code: setup ## ruff (lint + format check) and mypy on mlhpc/, stacks/ and workloads/
+lint-code: setup ## ruff (lint + format check), mypy, and the import layers (lint-imports: pyproject.toml)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports --no-cache
 
 .PHONY: lint
 lint: lint-code synth ## ruff, mypy, then cfn-lint + checkov + our template checks over cdk.out
-	@$(BIN)/python -m mlhpc.guardrails $(CDK_OUT)
+	@$(BIN)/python -m mlhpc_app.guardrails $(CDK_OUT)
 
 .PHONY: format
 format: setup ## apply ruff's formatter and safe fixes
@@ -132,7 +133,7 @@ submit-%: setup ## submit a workload to AWS and follow it: make submit-pinn ARGS
 	@$(BIN)/mlhpc submit $* --config $(CONFIG) $(ARGS)
 
 submit-bert: setup ## deploy the BERT service to the EKS cluster: make submit-bert ARGS="--image URI --model-uri s3://... [--dry-run]"
-	@$(BIN)/python -m workloads.bert.deploy $(ARGS)
+	@$(BIN)/python -m mlhpc_app.cli.bert_deploy $(ARGS)
 
 bench-%: setup ## a workload's benchmark, table + plot in results/bench/<workload>/: make bench-qnn
 	@$(BIN)/python -m workloads.$*.bench $(ARGS)

@@ -13,6 +13,7 @@ from aws_cdk import App
 from mlhpc.config import ConfigError, Level, load_config_with_warnings
 from mlhpc.config.hpc import workload_placement
 from stacks.assembly import build_app
+from workloads.registry import all_specs
 
 
 def main() -> int:
@@ -21,7 +22,7 @@ def main() -> int:
     try:
         config, warnings = load_config_with_warnings(chosen)
         # Every workload's job must fit the queue it goes to; HpcStack would stop on the same issues.
-        placement = workload_placement(config)
+        placement = workload_placement(config, all_specs())
         errors = [i for i in placement if i.level is Level.ERROR]
         if errors:
             raise ConfigError(errors, source=chosen, warnings=warnings)

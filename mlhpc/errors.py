@@ -1,10 +1,13 @@
 """Errors a user can meet and fix: each carries what happened, the fix and the command to run next.
 
 The CLI maps these (and a few botocore exceptions) to messages in one table
-(:mod:`mlhpc.cli.errors`) and exits 1; anything else is a bug and exits 70.
+(:mod:`mlhpc_app.cli.errors`) and exits 1; anything else is a bug and exits 70.
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
 
 
 class MlhpcError(Exception):
@@ -89,3 +92,15 @@ class EngineUnavailable(MlhpcError):
 
 class EngineFailed(MlhpcError):
     """The container engine (or the in-account build) ran and failed."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """Return the closest candidate to a misspelt word, or None when nothing is close."""
+    options = list(candidates)
+    for option in options:
+        if option.lower() == word.lower():
+            return option
+    matches = difflib.get_close_matches(word.lower(), [o.lower() for o in options], n=1, cutoff=0.6)
+    if not matches:
+        return None
+    return next(o for o in options if o.lower() == matches[0])

@@ -198,7 +198,7 @@ class SpecError(ValueError):
         for e in err.errors(include_url=False):
             key = ".".join(str(p) for p in e["loc"]) or "?"
             if e["type"] == "extra_forbidden":
-                from mlhpc.config.issues import did_you_mean
+                from mlhpc.errors import did_you_mean
 
                 guess = did_you_mean(key, known)
                 lines.append(

@@ -13,7 +13,6 @@ from cdk_nag import AwsSolutionsChecks
 from mlhpc import contract
 from mlhpc.config.model import Config
 from mlhpc.contract import StackId, stack_name
-from mlhpc.registry import all_specs
 from mlhpc.spec import WorkloadSpec
 from stacks.analytics_stack import AnalyticsStack
 from stacks.constructs.framework import FrameworkTidy
@@ -24,6 +23,7 @@ from stacks.network_stack import NetworkStack
 from stacks.refs import AnalyticsRefs, NetworkRefs, StorageRefs
 from stacks.storage_stack import StorageStack
 from stacks.studio_stack import StudioStack
+from workloads.registry import all_specs
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 

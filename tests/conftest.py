@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlhpc.config import load_config
-from mlhpc.synth import SynthResult, synthesize, use_project_node
+from mlhpc_app.synth import SynthResult, synthesize, use_project_node
 
 # One compute thread per test process (set before anything imports torch; spawned ranks inherit
 # it): `pytest -n 2` runs two processes on two cores, and OpenMP threads spinning beside another

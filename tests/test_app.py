@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlhpc.synth import NODE22_BIN
+from mlhpc_app.synth import NODE22_BIN
 
 REPO = Path(__file__).resolve().parents[1]
 CDK = REPO / "node_modules" / ".bin" / "cdk"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from mlhpc import contract
-from mlhpc.aws.stacks import Deployment
 from mlhpc.config import load_config
 from mlhpc.contract import QueueKind, StackId
 from mlhpc.errors import OutputMissing
 from mlhpc.instances import lookup
-from mlhpc.registry import all_specs
+from mlhpc_app.aws.stacks import Deployment
 from tests.conftest import CONFIG_FILES, config_id, load_template
+from workloads.registry import all_specs
 
 pytestmark = pytest.mark.synth
 

@@ -9,8 +9,8 @@ from mlhpc.config import parse_config
 from mlhpc.contract import QueueKind
 from mlhpc.instances import lookup
 from mlhpc.placement import Environment, Refusal, Sizing
-from mlhpc.registry import get
 from mlhpc.spec import Backend, Efa, Resources, WorkloadArgs, WorkloadSpec
+from workloads.registry import get
 
 
 class NoArgs(WorkloadArgs):

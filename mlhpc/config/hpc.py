@@ -3,7 +3,7 @@
 Rules that need another section live here when the thing being checked is the cluster: HPC006 reads
 ``network.az_count`` (the GPU nodes' zone indexes), HPC010 suggests ``storage.fsx`` for EFA training.
 HPC012-HPC017 check every workload's Batch job against the cluster; they need the workload specs, so
-:func:`workload_placement` is not in the registry and imports :mod:`mlhpc.placement` only when called.
+:func:`workload_placement` is not in the registry; its caller passes the specs.
 """
 
 from __future__ import annotations
@@ -289,14 +289,14 @@ def placement_issue(refusal: Refusal) -> ConfigIssue:
     )
 
 
-def workload_placement(config: Config, specs: Mapping[str, WorkloadSpec] | None = None) -> list[ConfigIssue]:
-    """HPC012-HPC017: every workload's Batch job fits the queue it is routed to (mlhpc.placement)."""
+def workload_placement(config: Config, specs: Mapping[str, WorkloadSpec]) -> list[ConfigIssue]:
+    """HPC012-HPC017: every workload's Batch job fits the queue it is routed to (mlhpc.placement).
+
+    The caller passes the specs (``workloads.registry.all_specs()``): the foundation never imports the
+    workloads that sit above it.
+    """
     from mlhpc import placement
 
-    if specs is None:
-        from mlhpc.registry import all_specs
-
-        specs = all_specs()
     envs = placement.environments(config.hpc)
     issues = []
     for spec in specs.values():

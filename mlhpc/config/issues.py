@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from mlhpc.errors import did_you_mean
+
+__all__ = ["ConfigError", "ConfigIssue", "Level", "did_you_mean", "format_path", "format_value"]
 
 
 class Level(StrEnum):
@@ -68,18 +71,6 @@ def format_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(format_value(v) for v in list(value)[:8]) + "]"
     return str(value)
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """Return the closest candidate to a misspelt word, or None when nothing is close."""
-    options = list(candidates)
-    for option in options:
-        if option.lower() == word.lower():
-            return option
-    matches = difflib.get_close_matches(word.lower(), [o.lower() for o in options], n=1, cutoff=0.6)
-    if not matches:
-        return None
-    return next(o for o in options if o.lower() == matches[0])
 
 
 def format_path(loc: Sequence[str | int]) -> str:

@@ -16,8 +16,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from mlhpc import contract, invocation, registry
+from mlhpc import contract, invocation
 from mlhpc.contract import pascal
+from workloads import registry
 
 MOTO_CONFIG = {"batch": {"use_docker": False}}
 PROJECT = "mlhpc"

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlhpc.aws import cluster
-from mlhpc.aws.cluster import Ask, CannotStart, DeployedEnvironment
-from mlhpc.aws.session import Aws
+from mlhpc_app.aws import cluster
+from mlhpc_app.aws.cluster import Ask, CannotStart, DeployedEnvironment
+from mlhpc_app.aws.session import Aws
 
 G5 = DeployedEnvironment("gpu-od", ("g5.12xlarge",), 96, spot=False, usable=True, state="ENABLED/VALID")
 G5_SPOT = DeployedEnvironment("gpu-spot", ("g5.12xlarge",), 96, spot=True, usable=True, state="ENABLED/VALID")

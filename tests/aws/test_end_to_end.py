@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from mlhpc.cli.main import app
+from mlhpc_app.cli.main import app
 from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, put_image
 
 runner = CliRunner()
@@ -117,13 +117,13 @@ def test_every_workload_on_every_backend_of_the_synthesized_default(
     """
     import boto3
 
-    from mlhpc.aws import cluster
-    from mlhpc.aws.session import Aws
     from mlhpc.config import load_config
-    from mlhpc.registry import all_specs
     from mlhpc.spec import Backend
+    from mlhpc_app.aws import cluster
+    from mlhpc_app.aws.session import Aws
     from stacks.assembly import HPC, NETWORK, STORAGE
     from tests.aws.cfn_moto import deploy_assembly
+    from workloads.registry import all_specs
 
     repo = Path(__file__).resolve().parents[2]
     config_file = repo / "config" / "default.yaml"

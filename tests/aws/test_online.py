@@ -15,10 +15,10 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from mlhpc.aws import online
-from mlhpc.aws.session import Aws
-from mlhpc.cli.main import app
 from mlhpc.config import parse_config
+from mlhpc_app.aws import online
+from mlhpc_app.aws.session import Aws
+from mlhpc_app.cli.main import app
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from mlhpc.aws.session import with_backoff
 from mlhpc.errors import Throttled
+from mlhpc_app.aws.session import with_backoff
 
 
 def throttle() -> ClientError:

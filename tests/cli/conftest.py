@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from mlhpc.cli.main import app
+from mlhpc_app.cli.main import app
 from tests.aws.harness import moto_stacks
 
 

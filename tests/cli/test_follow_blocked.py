@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from mlhpc.aws.jobs import JobInfo
-from mlhpc.cli.follow import follow
 from mlhpc.errors import JobBlocked
+from mlhpc_app.aws.jobs import JobInfo
+from mlhpc_app.cli.follow import follow
 
 # statusReason texts as AWS Batch writes them for a job blocking the head of its queue
 CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - There is no Spot capacity available that meets the job requirements."

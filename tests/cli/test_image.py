@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mlhpc.engine import REPO_ROOT
+from mlhpc_app.engine import REPO_ROOT
 from tests.aws.harness import REGION, default_image_tag, default_stacks, deploy, moto_stacks, put_image
 from tests.cli.conftest import Cli
 
@@ -167,9 +167,9 @@ def test_push_without_an_engine_names_the_in_account_build(
 def test_a_workload_without_a_dockerfile_is_refused_before_any_engine_runs(
     cli: Cli, engine_path: Path, stacks: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import mlhpc.engine
+    import mlhpc_app.engine
 
-    monkeypatch.setattr(mlhpc.engine, "REPO_ROOT", tmp_path)  # a checkout with no Dockerfiles
+    monkeypatch.setattr(mlhpc_app.engine, "REPO_ROOT", tmp_path)  # a checkout with no Dockerfiles
     log = stand_in_engine(engine_path)
     result = cli("image", "build", "hello")
     assert result.exit_code == 1
@@ -216,7 +216,7 @@ def test_build_in_account_starts_codebuild_with_the_overrides_and_follows_it(
     # moto's StartBuild accepts environmentVariablesOverride but does not keep it (its builds
     # always show the project's defaults), so the request is read where boto3 sends it.
     sent: list[dict[str, Any]] = []
-    from mlhpc.aws import session
+    from mlhpc_app.aws import session
 
     real_client = session.Aws.client
 
@@ -269,8 +269,8 @@ def test_build_in_account_failure_ends_with_exit_1(
 ) -> None:
     _with_build_project(empty_repos)
     # moto's builds always succeed on the first BatchGetBuilds; a failed one is simulated here.
-    from mlhpc.aws import images
-    from mlhpc.aws.jobs import JobInfo
+    from mlhpc_app.aws import images
+    from mlhpc_app.aws.jobs import JobInfo
 
     def failed(aws: Any, build_id: str, *, workload: str = "") -> JobInfo:
         return JobInfo(

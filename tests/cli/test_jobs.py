@@ -70,8 +70,8 @@ def test_list_workloads_needs_no_aws(cli: Cli) -> None:
 def test_cancel_a_queued_job_and_refuse_an_ended_one(
     cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlhpc.aws import batch as adapter
-    from mlhpc.aws.jobs import JobInfo
+    from mlhpc_app.aws import batch as adapter
+    from mlhpc_app.aws.jobs import JobInfo
 
     job = submitted(cli)
     ended = cli("cancel", job["job_id"])

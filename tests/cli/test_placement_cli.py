@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mlhpc.cli.main import app
+from mlhpc_app.cli.main import app
 from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, register_multi_node
 from tests.cli.conftest import Cli
 

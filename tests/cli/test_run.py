@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlhpc.cli.main import app
+from mlhpc_app.cli.main import app
 from tests.cli.conftest import Cli
 
 
@@ -47,7 +47,7 @@ def test_stopped_run_resumes_from_its_checkpoint(cli: Cli, tmp_path: Path) -> No
 
 
 def test_workers_for_a_workload_that_is_not_distributed(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlhpc import registry
+    from workloads import registry
 
     spec = registry.get("hello").model_copy(update={"distributed": False})
     monkeypatch.setattr(registry, "get", lambda name: spec)

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mlhpc.aws import batch as batch_adapter
+from mlhpc_app.aws import batch as batch_adapter
 from tests.aws.harness import MOTO_CONFIG, default_stacks, deploy, put_logs, register_multi_node
 from tests.cli.conftest import Cli
 
@@ -67,9 +67,9 @@ def test_a_lost_submit_answer_is_looked_up_not_resent(stacks: dict, monkeypatch:
     """Throttling on SubmitJob after the job was made: the retry finds it instead of making a second one."""
     from botocore.exceptions import ClientError
 
-    from mlhpc.aws.session import Aws
-    from mlhpc.aws.stacks import Deployment
-    from mlhpc.registry import get
+    from mlhpc_app.aws.session import Aws
+    from mlhpc_app.aws.stacks import Deployment
+    from workloads.registry import get
 
     aws = Aws.connect()
     spec = get("hello")
@@ -105,10 +105,10 @@ def test_throttled_submit_gives_up_with_the_token_to_retry(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from mlhpc.aws.session import Aws
-    from mlhpc.aws.stacks import Deployment
     from mlhpc.errors import Throttled
-    from mlhpc.registry import get
+    from mlhpc_app.aws.session import Aws
+    from mlhpc_app.aws.stacks import Deployment
+    from workloads.registry import get
 
     aws = Aws.connect()
     spec = get("hello")
@@ -230,8 +230,8 @@ def test_failed_job_exits_1_with_reason_and_last_lines(
 def test_workload_needing_efa_on_a_queue_without_it(
     cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlhpc import registry
     from mlhpc.spec import Efa, Resources
+    from workloads import registry
 
     spec = registry.get("hello")
     efa_spec = spec.model_copy(update={"resources": Resources(gpus_per_node=8, efa=Efa.REQUIRED)})
@@ -303,7 +303,7 @@ def test_doing_what_the_region_fix_says_works(
 def test_unknown_workload_lists_the_known_ones(cli: Cli) -> None:
     result = cli("submit", "helo")
     assert result.exit_code == 1
-    from mlhpc import registry
+    from workloads import registry
 
     known = ", ".join(registry.names())
     assert (
@@ -342,8 +342,8 @@ def test_sagemaker_training_job(cli: Cli, stacks: dict) -> None:
 
 
 def test_backend_the_spec_does_not_declare(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlhpc import registry
     from mlhpc.spec import Backend
+    from workloads import registry
 
     spec = registry.get("hello").model_copy(update={"backends": frozenset({Backend.LOCAL, Backend.BATCH})})
     monkeypatch.setattr(registry, "get", lambda name: spec)

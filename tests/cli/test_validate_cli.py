@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mlhpc.cli.main import app
+from mlhpc_app.cli.main import app
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]

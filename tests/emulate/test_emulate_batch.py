@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlhpc import registry
-from mlhpc.aws.cluster import CannotStart
-from mlhpc.emulate.batch import emulate_batch
+from mlhpc_app.aws.cluster import CannotStart
+from mlhpc_app.emulate.batch import emulate_batch
 from tests.emulate.conftest import REPO, emulate
+from workloads import registry
 
 CONFIGS = [REPO / "config" / "default.yaml", *sorted((REPO / "config" / "examples").glob("*.yaml"))]
 ALL = os.environ.get("MLHPC_EMULATE_ALL") == "1"
@@ -47,7 +47,7 @@ def _config_param(path: Path) -> Any:
 
 def _has_job_definition(config: Path, workload: str, workdir: Path) -> bool:
     from mlhpc.config import load_config
-    from mlhpc.emulate.assembly import synthesized
+    from mlhpc_app.emulate.assembly import synthesized
 
     outdir = synthesized(load_config(config), config.read_text(encoding="utf-8"), workdir)
     outputs = json.loads((outdir / "HpcStack.template.json").read_text(encoding="utf-8")).get("Outputs", {})

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from mlhpc import registry
-from mlhpc.emulate.sagemaker import emulate_sagemaker
 from mlhpc.spec import Backend
+from mlhpc_app.emulate.sagemaker import emulate_sagemaker
 from tests.cli.conftest import Cli
 from tests.emulate.conftest import REPO
+from workloads import registry
 
 SAGEMAKER = [name for name in registry.names() if Backend.SAGEMAKER in registry.get(name).backends]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlhpc.emulate.image import parse
+from mlhpc_app.emulate.image import parse
 
 MULTI_STAGE = """
 FROM python:3.11 AS build

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mlhpc.emulate import runtime
+from mlhpc_app.emulate import runtime
 
 STRATEGY = {  # what HpcStack's job definitions carry
     "attempts": 3,
@@ -110,7 +110,7 @@ def test_container_paths_are_mapped_to_local_directories(tmp_path: Any) -> None:
 
 
 def test_batch_variables_reach_each_node_and_only_children_get_the_main_address(tmp_path: Any) -> None:
-    from mlhpc.emulate.image import parse
+    from mlhpc_app.emulate.image import parse
 
     definition = {
         "type": "multinode",
@@ -166,7 +166,7 @@ def test_the_interpreter_is_never_taken_for_a_container_path(tmp_path: Any, monk
     # interpreter must stay where it is (CI clones into /tmp)
     import sys
 
-    from mlhpc.emulate.image import parse
+    from mlhpc_app.emulate.image import parse
 
     monkeypatch.setattr(sys, "executable", "/tmp/ci/.venv/bin/python")
     definition = {"containerProperties": {"command": ["--scratch", "/tmp/s"]}}

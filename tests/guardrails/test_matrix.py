@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mlhpc.guardrails import run_guardrails, templates_in
-from mlhpc.guardrails.tools import MAX_RESOURCES, MAX_TEMPLATE_BYTES, load_skips, nag_findings
+from mlhpc_app.guardrails import run_guardrails, templates_in
+from mlhpc_app.guardrails.tools import MAX_RESOURCES, MAX_TEMPLATE_BYTES, load_skips, nag_findings
 from tests.conftest import CONFIG_FILES, config_id
 
 pytestmark = [pytest.mark.synth, pytest.mark.guardrails]

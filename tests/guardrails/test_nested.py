@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlhpc.guardrails import nested_templates_of, run_guardrails
+from mlhpc_app.guardrails import nested_templates_of, run_guardrails
 
 NESTED = "ParentStackProvider1234.nested.template.json"
 

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from mlhpc.guardrails.tools import CHECKOV_SKIPS, load_skips
+from mlhpc_app.guardrails.tools import CHECKOV_SKIPS, load_skips
 from tests.conftest import REPO
 
 # CDK appends 8 upper-case hex digits to a logical id (and to nested-stack template names). Two forms,

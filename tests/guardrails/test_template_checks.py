@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlhpc.guardrails.template_checks import (
+from mlhpc_app.guardrails.template_checks import (
     check_buckets,
     check_imdsv2,
     check_no_secrets,

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from mlhpc import registry
 from tests.cli.conftest import Cli
 from tests.conftest import load_template
 from tests.invocation.dockerfile import container_argv
+from workloads import registry
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["problem=oscillator", "adam_steps=20", "lbfgs_steps=0", "points=32", "width=8", "threads=1"]

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
-from mlhpc import invocation, registry
-from tests.invocation.dockerfile import entrypoint_and_cmd
+from mlhpc import invocation
+from tests.invocation.dockerfile import copied_sources, entrypoint_and_cmd
+from workloads import registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,3 +53,51 @@ def test_every_workload_dockerfile_is_hadolint_clean(dockerfile: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _needed_files(name: str) -> set[str]:
+    """Return the project's source files a workload's container imports, as the interpreter would.
+
+    Everything the workload's package imports (function-level imports included: grimp reads them),
+    (the multi-node launcher among them: the entrypoint hands --nproc-per-node to it), and every package ``__init__`` on the way,
+    which Python runs before a module inside it.
+    """
+    graph = grimp.build_graph("mlhpc", "workloads", "stacks", "mlhpc_app", include_external_packages=False)
+    seeds = {f"workloads.{name}", *graph.find_descendants(f"workloads.{name}")}
+    need: set[str] = set()
+    todo = list(seeds)
+    while todo:
+        module = todo.pop()
+        if module in need:
+            continue
+        need.add(module)
+        todo += graph.find_modules_directly_imported_by(module)
+        if "." in module:
+            todo.append(module.rsplit(".", 1)[0])
+    files = set()
+    for module in need:
+        base = REPO / module.replace(".", "/")
+        files.add(str((base / "__init__.py" if base.is_dir() else base.with_suffix(".py")).relative_to(REPO)))
+    return files
+
+
+def _copied_files(dockerfile: Path) -> set[str]:
+    files: set[str] = set()
+    for source in copied_sources(dockerfile):
+        path = REPO / source
+        found = sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.suffix == ".py" else []
+        files |= {str(p.relative_to(REPO)) for p in found if "__pycache__" not in p.parts}
+    return files
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_image_copies_exactly_what_the_job_imports(name: str) -> None:
+    """A module the job imports but the image lacks fails at start; one it copies but never imports is dead weight."""
+    needed, copied = _needed_files(name), _copied_files(REPO / "workloads" / name / "Dockerfile")
+    assert not needed - copied, (
+        f"workloads/{name}/Dockerfile misses what the job imports: {sorted(needed - copied)}"
+    )
+    assert not copied - needed, (
+        f"workloads/{name}/Dockerfile copies what the job never imports: {sorted(copied - needed)}"
+    )
+    assert not any(f.startswith(("mlhpc_app/", "stacks/")) for f in copied)

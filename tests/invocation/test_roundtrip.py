@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mlhpc import invocation, registry
+from mlhpc import invocation
 from mlhpc.spec import WorkloadArgs, WorkloadSpec
+from workloads import registry
 from workloads.common import entry
 
 # Text a process can receive: no NUL (argv and environment are C strings), no lone surrogates; and

@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from mlhpc.config import load_config, parse_config
-from mlhpc.guardrails.template_checks import KNOWN_WEAK, check_no_secrets
+from mlhpc_app.guardrails.template_checks import KNOWN_WEAK, check_no_secrets
 from stacks.assembly import ANALYTICS, STUDIO, build_app
 
 pytestmark = pytest.mark.synth

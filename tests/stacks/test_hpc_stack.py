@@ -388,7 +388,7 @@ def test_storage_off_means_no_mounts() -> None:
 
 
 def test_base64_check_sees_no_secret_in_user_data(default: dict[str, Template]) -> None:
-    from mlhpc.guardrails.template_checks import check_no_secrets
+    from mlhpc_app.guardrails.template_checks import check_no_secrets
 
     text = user_data_script(default[HPC], "GpuLaunchTemplate")
     probe = {"Resources": {"Lt": {"Type": "AWS::EC2::LaunchTemplate",

@@ -7,7 +7,7 @@ instance facts from :mod:`mlhpc.instances`, the memory the ECS agent registers r
 the installed amount); a multi-node job needs ``NumNodes`` instances within the
 environment's ``MaxvCpus`` and no Spot environment; a container that maps EFA devices needs
 nodes whose launch template attaches EFA interfaces. The queue is the one
-``mlhpc.aws.batch.default_queue_kind`` picks from the stack's outputs, as ``mlhpc submit`` does.
+``mlhpc_app.aws.batch.default_queue_kind`` picks from the stack's outputs, as ``mlhpc submit`` does.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from mlhpc import contract
-from mlhpc.aws import batch as batch_adapter
-from mlhpc.aws.stacks import Deployment
 from mlhpc.instances import lookup
-from mlhpc.registry import all_specs
+from mlhpc_app.aws import batch as batch_adapter
+from mlhpc_app.aws.stacks import Deployment
 from tests.conftest import CONFIG_FILES, REPO, config_id, load_template
+from workloads.registry import all_specs
 
 # The ECS agent registers the memory the kernel reports, less than installed (AWS Batch User
 # Guide, "Compute resource memory management": an m4.large with 8 GiB registers 7985 MiB, and

@@ -1,7 +1,7 @@
 """The BERT service's Kubernetes objects, rendered from typed settings (no cluster, no torch needed).
 
 InferenceStack applies them through the cluster's manifest support, and ``python -m
-workloads.bert.deploy`` (``make submit-bert``) renders the same objects for ``kubectl apply``.
+mlhpc_app.cli.bert_deploy`` (``make submit-bert``) renders the same objects for ``kubectl apply``.
 """
 
 from __future__ import annotations

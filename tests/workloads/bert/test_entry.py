@@ -1,4 +1,4 @@
-"""The entrypoint, the spec, the load test (quick, real HTTP) and the deploy manifests."""
+"""The entrypoint, the spec and the load test (quick, real HTTP); `make submit-bert`: tests/cli/test_bert_deploy.py."""
 
 from __future__ import annotations
 
@@ -71,31 +71,3 @@ def test_bench_mode_against_a_running_server(live_server: str, tmp_path: Path) -
     (row,) = [v for k, v in metrics.items() if isinstance(v, dict) and "pairs_per_s" in v]
     assert row["pairs_per_s"] > 0 and row["error_count"] == 0
     assert (out / "bench.png").stat().st_size > 0 and (out / "bench.md").read_text().startswith("| model |")
-
-
-def test_deploy_dry_run_renders_a_valid_manifest(capsys: pytest.CaptureFixture[str]) -> None:
-    import kubernetes_validate
-    import yaml
-
-    from workloads.bert import deploy
-
-    code = deploy.main(["--image", "r/mlhpc/bert:0.2.0", "--model-uri", "s3://b/models/bert/", "--dry-run"])
-    assert code == 0
-    objects = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [o["kind"] for o in objects] == [
-        "Namespace", "ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-    ]  # fmt: skip
-    for obj in objects:
-        kubernetes_validate.validate(obj, "1.35.0", strict=True)
-    container = objects[2]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "r/mlhpc/bert:0.2.0" and "s3://b/models/bert/" in container["args"]
-
-
-def test_deploy_without_kubectl_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from workloads.bert import deploy
-
-    monkeypatch.setattr("shutil.which", lambda _: None)
-    assert deploy.main(["--image", "i:1", "--model-uri", "s3://b/m/"]) == 1
-    assert "kubectl is not installed" in capsys.readouterr().err

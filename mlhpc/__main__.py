@@ -1,5 +1,0 @@
-"""Run the CLI as `python -m mlhpc`."""
-
-from mlhpc.cli.main import run
-
-run()

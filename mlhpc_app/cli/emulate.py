@@ -1,0 +1,204 @@
+"""`mlhpc emulate batch WORKLOAD`: run here, as AWS Batch would, the job `mlhpc submit` would send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mlhpc.contract import QueueKind
+from mlhpc.errors import JobFailed
+from mlhpc_app.cli.aws_options import CONFIG_OPTION, SETS_OPTION
+from mlhpc_app.cli.errors import handle_errors
+from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc_app.emulate.batch import DEFAULT_WORKDIR, Emulation, emulate_batch
+from mlhpc_app.emulate.runtime import last_lines
+from mlhpc_app.emulate.sagemaker import emulate_sagemaker
+
+app = typer.Typer(
+    help="Run a job on this machine as the service would, from the synthesized stacks (no AWS account).",
+    no_args_is_help=True,
+)
+
+
+def _table(em: Emulation) -> Table:
+    table = Table(title=f"{em.spec.name}: emulated Batch job {em.job.job_id}")
+    for column in ("attempt", "exit code", "nodes (index: exit code)", "status reason", "seconds"):
+        table.add_column(column)
+    for a in em.job.attempts:
+        reason = a.status_reason + (" (Spot reclaim rehearsed: SIGTERM to every node)" if a.reclaimed else "")
+        nodes = ", ".join(f"{i}: {code}" for i, code in a.nodes.items())
+        table.add_row(str(a.number), str(a.exit_code), nodes, reason, f"{a.duration_s:.1f}")
+    return table
+
+
+@app.command("batch")
+@handle_errors
+def batch(
+    *,
+    workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=16, help="Nodes (default: the spec's); each a local process group."
+    ),
+    sets: list[str] = SETS_OPTION,
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
+    queue: QueueKind | None = typer.Option(
+        None, "--queue", "-q", help="Batch queue: gpu, gpu-spot or cpu (default: as `mlhpc submit` picks)."
+    ),
+    reclaim_after: float | None = typer.Option(
+        None,
+        "--reclaim-after",
+        min=0.0,
+        help="Rehearse a Spot reclaim: SIGTERM every node SECONDS into the first attempt; the retry strategy "
+        "decides what follows (exit 143 is retried and resumes from the checkpoint).",
+    ),
+    ranks_per_node: int | None = typer.Option(
+        None,
+        "--ranks-per-node",
+        min=1,
+        help="Ranks each node starts, instead of the job definition's --nproc-per-node (its GPUs per node): "
+        "an emulation-only change, for a machine with fewer cores.",
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR,
+        "--workdir",
+        help="Where nodes run, volumes and outputs land, and the assembly is cached.",
+    ),
+    assembly: Path | None = typer.Option(
+        None,
+        "--assembly",
+        help="A synthesized assembly of the same config to read (cdk.out of `mlhpc demo`); default: "
+        "synthesize, cached in the workdir.",
+    ),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run the request `mlhpc submit` would send, on this machine, the way AWS Batch would run it.
+
+    The job definition and stack outputs come from the config's synthesized stacks; the request is
+    built by the code `mlhpc submit` uses; S3 is a moto server on loopback. Exit 1 if the job fails
+    or an output the spec lists is missing.
+
+    Examples:
+
+        mlhpc emulate batch hello --demo
+
+        mlhpc emulate batch pinn --nodes 2 --demo --ranks-per-node 1
+
+        mlhpc emulate batch pinn --nodes 2 --demo --ranks-per-node 1 --reclaim-after 10
+    """
+    quiet = output is OutputFormat.JSON
+
+    def synth_note() -> None:
+        if not quiet:
+            err_console.print(
+                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
+            )
+
+    em = emulate_batch(
+        workload,
+        sets=sets,
+        demo=demo,
+        nodes=nodes,
+        queue_kind=queue.value if queue else None,
+        config=config,
+        workdir=workdir,
+        assembly_dir=assembly,
+        reclaim_after_s=reclaim_after,
+        ranks_per_node=ranks_per_node,
+        on_synth=synth_note,
+    )
+    if quiet:
+        print_json(em.to_dict())
+    else:
+        console.print(_table(em))
+        for note in [*em.notes, *em.job.notes]:
+            console.print(f"[dim]note:[/] {note}")
+        console.print(f"outputs: {em.out_uri} (moto), copied to {em.local_outputs}")
+    if not em.job.succeeded:
+        last = em.job.attempts[-1]
+        failing = next((i for i, c in last.nodes.items() if c not in (0, None)), min(last.nodes))
+        raise JobFailed(
+            f"emulated job {em.job.job_id} ({em.spec.name}) FAILED after {len(em.job.attempts)} attempt(s): "
+            f"exit code {last.exit_code}",
+            reason=last.status_reason,
+            last_lines=[f"[node {failing}] {line}" for line in last_lines(last.logs[failing])],
+            fix="read the node's log above (all logs: " + str(last.logs[failing].parent.parent) + ")",
+        )
+    if em.missing:
+        raise JobFailed(
+            f"emulated job {em.job.job_id} ({em.spec.name}) exited 0, but {', '.join(em.missing)} "
+            f"is not at {em.out_uri}",
+            reason="outputs missing",
+            last_lines=last_lines(em.job.attempts[-1].logs[min(em.job.attempts[-1].logs)]),
+            fix=f"the spec's outputs are {', '.join(em.spec.outputs)}; write them under --out",
+        )
+    if not quiet:
+        console.print(
+            f"[bold green]SUCCEEDED[/]. next: mlhpc submit {em.spec.name}"
+            + (" --nodes " + str(nodes) if nodes else "")
+        )
+
+
+@app.command("sagemaker")
+@handle_errors
+def sagemaker(
+    *,
+    workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=1, help="Instances (one is emulated)."
+    ),
+    sets: list[str] = SETS_OPTION,
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR, "--workdir", help="Where /opt/ml is laid out, and the assembly is cached."
+    ),
+    assembly: Path | None = typer.Option(
+        None, "--assembly", help="A synthesized assembly of the same config."
+    ),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run the training request `mlhpc submit --backend sagemaker` would send, here, as SageMaker would.
+
+    /opt/ml is laid out under the workdir (hyperparameters, resourceconfig.json, channels), the image
+    runs ENTRYPOINT + train, model/ becomes model.tar.gz at the output path on moto S3. Exit 1 if
+    the job fails (with its FailureReason) or model.tar.gz lacks an output the spec lists.
+
+    Examples:
+
+        mlhpc emulate sagemaker hello --demo
+
+        mlhpc emulate sagemaker pinn --nodes 1 --demo
+    """
+    em = emulate_sagemaker(
+        workload, sets=sets, demo=demo, nodes=nodes, config=config, workdir=workdir, assembly_dir=assembly
+    )
+    summary = em.to_dict()
+    if output is OutputFormat.JSON:
+        print_json(summary)
+    else:
+        console.print(
+            f"{em.spec.name}: emulated training job {summary['job_name']}: [bold]{summary['status']}[/] "
+            f"(exit code {em.attempt.exit_code}, {em.attempt.duration_s:.1f} s)"
+        )
+        console.print(f"model: {em.model_uri} (moto), unpacked in {em.local_model}")
+    if em.status != "Completed":
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status}",
+            reason=em.failure_reason.strip() or "(no output/failure written)",
+            last_lines=last_lines(em.attempt.logs[0]),
+            fix=f"read the log above (all of it: {em.attempt.logs[0]})",
+        )
+    if em.missing:
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} completed, but model.tar.gz lacks {', '.join(em.missing)}",
+            reason="outputs missing",
+            last_lines=last_lines(em.attempt.logs[0]),
+            fix=f"the spec's outputs are {', '.join(em.spec.outputs)}; write them under SM_MODEL_DIR (--out)",
+        )

@@ -1,0 +1,164 @@
+"""`mlhpc run WORKLOAD`: run a workload on this machine (Ray actors for several workers)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from mlhpc.errors import BackendUnsupported, MlhpcError
+from mlhpc.invocation import CHECKPOINT_OPTION, NO_RESUME_OPTION, OUT_OPTION, RESUMABLE_EXIT_CODE
+from mlhpc.spec import Backend
+from mlhpc_app.cli.aws_options import SETS_OPTION
+from mlhpc_app.cli.errors import handle_errors
+from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc_app.cli.workload_args import parse_sets
+from workloads import registry
+
+
+def format_metric(value: Any) -> str:
+    """Return a metric as a person reads it: 4 significant digits, long series summarised."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and len(value) > 6:
+        last = value[-1]
+        tail = format_metric(last) if not isinstance(last, dict | list) else "{...}"
+        return f"[{len(value)} values, last {tail}]"
+    if isinstance(value, dict) and len(json.dumps(value)) > 80:
+        return (
+            "{"
+            + ", ".join(f"{k}: {format_metric(v)}" for k, v in list(value.items())[:6])
+            + (", ...}" if len(value) > 6 else "}")
+        )
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    """Return metrics.json as a two-column table (floats to 4 digits, long series summarised)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in sorted(metrics):
+        table.add_row(key, format_metric(metrics[key]))
+    return table
+
+
+@handle_errors
+def run(
+    *,
+    workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
+    sets: list[str] = SETS_OPTION,
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, max=64, help="Ranks to run (Ray actors when > 1)."
+    ),
+    out: Path | None = typer.Option(
+        # The workload's own run options, passed through under the same names.
+        None,
+        OUT_OPTION,
+        help="Output directory (default: results/WORKLOAD/RUN-ID).",
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
+    ),
+    checkpoint_dir: Path | None = typer.Option(
+        None, CHECKPOINT_OPTION, help="Checkpoint directory (default: OUT/checkpoints); reuse one to resume."
+    ),
+    no_resume: bool = typer.Option(False, NO_RESUME_OPTION, help="Ignore an existing checkpoint."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run a workload locally: the job a cluster would run, with the same rendezvous, on this machine.
+
+    One worker runs in this process; several run as Ray actors on an embedded Ray runtime
+    (started and stopped by the command). Outputs land in results/WORKLOAD/RUN-ID/.
+
+    Examples:
+
+        mlhpc run hello
+
+        mlhpc run hello --workers 2 --set n=1000000 --set chunk=100000
+
+        mlhpc run hello --demo --output json
+    """
+    from mlhpc_app.runner.local import LocalRun, new_run_id
+    from mlhpc_app.runner.local import run as run_local
+
+    spec = registry.get(workload)
+    if Backend.LOCAL not in spec.backends:
+        raise BackendUnsupported(
+            f"{workload} does not run locally (backends: {', '.join(sorted(spec.backends))})",
+            fix=f"submit it instead: mlhpc submit {workload}",
+        )
+    if workers > 1 and not spec.distributed:
+        raise BackendUnsupported(
+            f"{workload} is not a distributed workload; --workers {workers} would run {workers} copies of one job",
+            fix="drop --workers (or use --workers 1)",
+        )
+    args = parse_sets(spec, sets, base=dict(spec.demo_args) if demo else None)
+    run_id = new_run_id()
+    out_dir = out or Path("results") / spec.name / run_id
+    job = LocalRun(
+        spec=spec,
+        args=args,
+        workers=workers,
+        out=out_dir,
+        run_id=run_id,
+        checkpoint_dir=checkpoint_dir,
+        resume=not no_resume,
+    )
+    if output is OutputFormat.TABLE:
+        where = "in this process" if workers == 1 else f"as {workers} Ray actors"
+        console.print(f"[bold]{spec.name}[/] run {run_id} {where} -> {out_dir}/")
+    started = time.perf_counter()
+    if output is OutputFormat.JSON:
+        # stdout carries only the JSON document; the workload's own lines go to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            codes = run_local(job)
+    else:
+        codes = run_local(job)
+    wall_s = time.perf_counter() - started
+    metrics_file = out_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    failed = [rank for rank, code in enumerate(codes) if code != 0]
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "workload": spec.name,
+                "run_id": run_id,
+                "out": str(out_dir),
+                "workers": workers,
+                "exit_codes": codes,
+                "wall_s": round(wall_s, 2),
+                "metrics": metrics,
+            }
+        )
+    if failed:
+        code = codes[failed[0]]
+        meaning = {
+            2: "bad arguments or input",
+            RESUMABLE_EXIT_CODE: "stopped after a checkpoint; run again with the same "
+            f"{OUT_OPTION} or {CHECKPOINT_OPTION} to resume",
+        }.get(code, "it failed (details above)")
+        raise MlhpcError(
+            f"{spec.name} run {run_id}: rank(s) {', '.join(map(str, failed))} exited {code}: {meaning}",
+            fix="read the workload's messages above",
+        )
+    if output is OutputFormat.TABLE:
+        console.print(metrics_table(metrics, f"{spec.name} {run_id}: metrics ({wall_s:.1f} s)"))
+        plots = sorted(out_dir.glob("*.png"))
+        for plot in plots:
+            console.print(f"plot: {plot}")
+        console.print(
+            f"outputs: {out_dir}/  next: mlhpc submit {spec.name}" + "".join(f" --set {s}" for s in sets)
+        )
+    elif not metrics:
+        err_console.print(f"note: {spec.name} wrote no metrics.json in {out_dir}")

@@ -82,6 +82,8 @@ def build_app(
         vpc=network.vpc,
         compute_subnet=compute_subnet,
     )
+    # Every stack after these two receives bundles of what it uses, not the stacks (stacks.refs).
+    network_refs, storage_refs = _network_refs(network), _storage_refs(storage)
     hpc = HpcStack(
         app,
         HPC,
@@ -90,15 +92,12 @@ def build_app(
         env=env,
         config=config.hpc,
         project=project.name,
-        vpc=network.vpc,
-        private_subnets=network.private_subnet_list,
-        storage=storage,
+        network=network_refs,
+        storage=storage_refs,
         specs=all_specs() if specs is None else specs,
     )
 
     stacks: dict[str, Stack] = {NETWORK: network, STORAGE: storage, HPC: hpc}
-    # The optional stacks receive bundles of what they use, not the stacks (stacks.refs).
-    network_refs, storage_refs = _network_refs(network), _storage_refs(storage)
     if config.image.enabled:
         stacks[IMAGE] = ImageStack(
             app,

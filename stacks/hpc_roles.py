@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.nag import acknowledge
-from stacks.storage_stack import StorageStack
+from stacks.refs import StorageRefs
 
 
 class ClusterRoles(Construct):
@@ -28,7 +28,7 @@ class ClusterRoles(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        storage: StorageStack,
+        storage: StorageRefs,
         log_group: logs.ILogGroup,
         repositories: Sequence[ecr.IRepository],
         key: kms.IKey,

@@ -34,7 +34,7 @@ from stacks.constructs.node_setup import node_user_data
 from stacks.constructs.queue_metrics import QueueMetrics
 from stacks.constructs.retention import retention
 from stacks.hpc_roles import ClusterRoles
-from stacks.storage_stack import StorageStack
+from stacks.refs import NetworkRefs, StorageRefs
 
 # The queues' names here (and in the JobQueue<name> outputs) -> the contract's queue kinds.
 QUEUE_KINDS = {kind.construct_name: kind for kind in contract.QueueKind}
@@ -80,13 +80,13 @@ class HpcStack(Stack):
         *,
         config: HpcConfig,
         project: str,
-        vpc: ec2.IVpc,
-        private_subnets: Sequence[ec2.ISubnet],
-        storage: StorageStack,
+        network: NetworkRefs,
+        storage: StorageRefs,
         specs: Mapping[str, WorkloadSpec],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        vpc, private_subnets = network.vpc, network.private_subnets
         gpu = config.gpu
         gpu_types = [lookup(t) for t in gpu.instance_types]
         efa_interfaces = (
@@ -258,7 +258,7 @@ class HpcStack(Stack):
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         node_groups: Sequence[ec2.ISecurityGroup],
-        storage: StorageStack,
+        storage: StorageRefs,
         efa_interfaces: int,
     ) -> None:
         """Create the GPU launch template, the On-Demand and Spot environments and their queues."""

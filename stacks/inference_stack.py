@@ -76,9 +76,16 @@ class InferenceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         cluster_name = f"{project}-inference"
-        vpc, model_bucket = network.vpc, storage.datasets  # the model lives in the datasets bucket
         subnets = ec2.SubnetSelection(subnets=list(network.private_subnets))
+        self._add_key_and_logs(config, cluster_name)
+        self._add_cluster(config, cluster_name, network.vpc, subnets)
+        self._add_node_groups(config, subnets)
+        self._add_neuron_plugins(config)
+        self._add_service(config, project, storage, image_tag=image_tag, repository=repository)
+        self._acknowledge_framework(cluster_name)
 
+    def _add_key_and_logs(self, config: InferenceConfig, cluster_name: str) -> None:
+        """The stack's key and the control-plane log group (made before the cluster, to own retention and KMS)."""
         self.key = kms.Key(
             self, "Key", description="Encrypts EKS secrets and control-plane logs", enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -91,6 +98,10 @@ class InferenceStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )  # fmt: skip
 
+    def _add_cluster(
+        self, config: InferenceConfig, cluster_name: str, vpc: ec2.IVpc, subnets: ec2.SubnetSelection
+    ) -> None:
+        """The EKS cluster (private endpoint unless CIDRs are listed, API authentication) and its admins."""
         endpoint = (
             eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.public_endpoint_cidrs)
             if config.public_endpoint_cidrs
@@ -118,6 +129,8 @@ class InferenceStack(Stack):
         for index, arn in enumerate(config.admin_role_arns):
             self.cluster.grant_access(f"Admin{index}", arn, [admin])
 
+    def _add_node_groups(self, config: InferenceConfig, subnets: ec2.SubnetSelection) -> None:
+        """The system node group and the tainted Neuron node group."""
         self.system_nodes = self._nodegroup(
             "SystemNodes",
             instance_types=config.system_nodes.instance_types,
@@ -145,6 +158,8 @@ class InferenceStack(Stack):
             release_version=neuron.ami_release_version,
         )
 
+    def _add_neuron_plugins(self, config: InferenceConfig) -> None:
+        """The Neuron device plugin (one copy) and, when configured, the Neuron scheduler extension."""
         # The one copy of the device plugin. The id is the one CDK uses for its own copy, so a later
         # add_nodegroup_capacity(inf*) would fail at synthesis instead of installing a second plugin.
         self.device_plugin = self.cluster.add_manifest("NeuronDevicePlugin", *load_manifest(DEVICE_PLUGIN))
@@ -154,12 +169,23 @@ class InferenceStack(Stack):
             else None
         )
 
+    def _add_service(
+        self,
+        config: InferenceConfig,
+        project: str,
+        storage: StorageRefs,
+        *,
+        image_tag: str,
+        repository: ecr.IRepository | None,
+    ) -> None:
+        """The BERT service: its role (model prefix only), manifest and pod identity association."""
+        model_bucket, key = storage.datasets, storage.key  # the model lives in the datasets bucket
         service = config.service
         # The bucket ARN arrives through an export with a fixed name, so the IAM5 acknowledgement of the
         # model-prefix wildcard names a stable resource (an automatic export name carries a hash).
         export = f"{project}-model-bucket-arn"
         bucket_arn = Stack.of(model_bucket).export_value(model_bucket.bucket_arn, name=export)
-        self.service_role = self._service_role(bucket_arn, export, storage.key, service.model_prefix)
+        self.service_role = self._service_role(bucket_arn, export, key, service.model_prefix)
         image_repo = repository or ecr.Repository.from_repository_name(
             self, "BertRepository", f"{project}/bert"
         )
@@ -181,7 +207,6 @@ class InferenceStack(Stack):
             service_account=self.settings.service_account, role_arn=self.service_role.role_arn,
         )  # fmt: skip
         association.node.add_dependency(self.cluster.eks_pod_identity_agent)
-        self._acknowledge_framework(cluster_name)
 
     def _nodegroup(
         self,

@@ -5,15 +5,18 @@
 2. :func:`mlhpc_app.aws.batch.prepare`, the code `mlhpc submit` runs, builds the submit_job request
    from them, with the same errors (an unknown option, a job the queue cannot place).
 3. A moto S3 server on loopback gets the stacks' buckets (under stand-in names), the job runs
-   (:mod:`mlhpc_app.emulate.runtime`), and the spec's outputs are looked for at the results URI and
+   (:mod:`mlhpc_app.emulate.runtime`) with the credentials of its job role and moto's IAM enforcement
+   on (:mod:`mlhpc_app.emulate.iam`), and the spec's outputs are looked for at the results URI and
    copied under the workdir.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,11 @@ from typing import Any
 from mlhpc import invocation
 from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import Backend, WorkloadSpec
+from mlhpc_app import backends
 from mlhpc_app.aws import batch as batch_api
 from mlhpc_app.aws import cluster
 from mlhpc_app.aws import jobs as awsjobs
-from mlhpc_app.emulate import image, runtime, s3
+from mlhpc_app.emulate import iam, image, runtime, s3
 from mlhpc_app.emulate.assembly import REPO, load_assembly
 from mlhpc_app.emulate.template import TemplateDescriber, deployment
 from workloads import registry
@@ -73,13 +77,8 @@ class Emulation:
 
 
 def check_backend(spec: WorkloadSpec) -> None:
-    """Raise BackendUnsupported unless the workload runs on Batch (the text `mlhpc submit` gives)."""
-    if Backend.BATCH not in spec.backends:
-        remote = sorted(b for b in spec.backends if b != Backend.LOCAL)
-        raise BackendUnsupported(
-            f"{spec.name} does not support the batch backend (it supports: {', '.join(remote) or 'local only'})",
-            fix=f"use --backend {remote[0]}" if remote else f"run it locally: mlhpc run {spec.name}",
-        )
+    """Raise BackendUnsupported unless the workload runs on Batch (the refusal `mlhpc submit` gives)."""
+    backends.check_supported(spec, Backend.BATCH)
 
 
 def _environment_name(describer: TemplateDescriber, queue: str, ask: cluster.Ask) -> str:
@@ -102,6 +101,7 @@ def emulate_batch(
     ranks_per_node: int | None = None,
     edit_definition: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     edit_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    edit_role: Callable[[dict[str, iam.Document]], dict[str, iam.Document]] | None = None,
     on_synth: Callable[[], None] | None = None,
 ) -> Emulation:
     """Build the request `mlhpc submit` would send for the config's assembly and run it as Batch would."""
@@ -136,6 +136,16 @@ def emulate_batch(
     if img.user:
         notes.append(f"the image runs as USER {img.user}; the emulation runs as this user")
     queue = str(request["jobQueue"])
+    role_arn = runtime.container(definition, request, runtime.main_node(definition)).get("jobRoleArn")
+    role = iam.role_policies(assembly, str(role_arn)) if role_arn else None
+    if role is not None and edit_role is not None:
+        role = role.edit(edit_role)
+    if role is None:
+        notes.append("the job definition names no job role: the job ran without IAM enforcement")
+    else:
+        notes.append(f"the job ran as its role {role.name}, with IAM enforced (moto)")
+        if role.unenforced:
+            notes.append(f"not enforced (conditions moto cannot evaluate): {', '.join(role.unenforced)}")
     with s3.server(dep.region, [dep.results_bucket, dep.checkpoints_bucket, dep.datasets_bucket]) as url:
         layout = runtime.Layout(
             workdir=workdir,
@@ -145,9 +155,11 @@ def emulate_batch(
             queue_name=queue.rpartition("/")[2],
             environment_name=_environment_name(describer, queue, cluster.ask_of(definition, n)),
         )
-        job = runtime.run_job(
-            definition, request, img, layout, ranks_per_node=ranks_per_node, reclaim_after_s=reclaim_after_s
-        )
+        with _identity(url, dep.region, role) as credentials:
+            job = runtime.run_job(
+                definition, request, img, dataclasses.replace(layout, credentials=credentials),
+                ranks_per_node=ranks_per_node, reclaim_after_s=reclaim_after_s,
+            )  # fmt: skip
         local = workdir / job.job_id / "outputs"
         missing = (
             s3.missing(url, dep.region, sub.out_uri, spec.outputs) if job.succeeded else list(spec.outputs)
@@ -164,6 +176,16 @@ def emulate_batch(
         missing=missing,
         notes=notes,
     )
+
+
+@contextmanager
+def _identity(url: str, region: str, role: iam.RolePolicies | None) -> Iterator[dict[str, str] | None]:
+    """Yield the job role's credentials with IAM enforced for the run (None: no role, no enforcement)."""
+    if role is None:
+        yield None
+        return
+    with iam.as_role(url, region, role, s3.FAKE_CREDENTIALS) as ids:
+        yield ids.job
 
 
 def _download(url: str, region: str, prefix_uri: str, local: Path) -> None:

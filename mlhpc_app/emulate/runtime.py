@@ -29,8 +29,8 @@ What Batch does with a request, and what is done here instead of it:
 * **retries**: ``retryStrategy.attempts`` attempts; after a failed attempt ``evaluateOnExit`` is
   read in order, the first rule whose ``onExitCode``/``onStatusReason``/``onReason`` globs all
   match decides (RETRY or EXIT), and when none matches the job is retried, as Batch does;
-* **S3**: the job's ``s3://`` URIs reach the moto server on loopback (``AWS_ENDPOINT_URL``,
-  fake credentials).
+* **S3**: the job's ``s3://`` URIs reach the moto server on loopback (``AWS_ENDPOINT_URL``), with
+  the job role's credentials when the layout carries them (:mod:`mlhpc_app.emulate.iam`).
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ class Layout:
     queue_name: str
     environment_name: str
     grace_s: float = STOP_GRACE_S
+    credentials: dict[str, str] | None = (
+        None  # the job role's (AWS_ACCESS_KEY_ID, ...); None: moto's fake ones
+    )
 
 
 @dataclass
@@ -258,13 +261,18 @@ def base_environment(home: Path) -> dict[str, str]:
     }
 
 
-def aws_environment(endpoint: str, region: str) -> dict[str, str]:
-    """Return the variables that send the job's AWS calls to the moto server, with fake credentials."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
+def aws_environment(
+    endpoint: str, region: str, credentials: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Return the variables that send the job's AWS calls to the moto server, as its role (or moto's fake keys)."""
+    fake = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
+    }
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        **(dict(credentials) if credentials else fake),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
     }
@@ -315,7 +323,7 @@ def node_start(
     env = {k: rewrite(v, mapping) for k, v in env.items()}
     env["PYTHONPATH"] = str(layout.repo)  # the image's copy of the code is the repository here
     env["TMPDIR"] = str(mapping["/tmp"])
-    env.update(aws_environment(layout.endpoint, layout.region))
+    env.update(aws_environment(layout.endpoint, layout.region, layout.credentials))
     env.update(
         {
             "AWS_BATCH_JOB_ATTEMPT": str(attempt),

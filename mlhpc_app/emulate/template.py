@@ -60,6 +60,8 @@ class Assembly:
             return self._arn("batch", f"compute-environment/{logical}")
         if kind == "AWS::IAM::Role":
             return f"{self.project}-{logical}"
+        if kind == "AWS::IAM::ManagedPolicy":  # Ref gives the ARN
+            return f"arn:aws:iam::{ACCOUNT}:policy/{self.project}-{logical}"
         return logical
 
     def _arn(self, service: str, rest: str) -> str:
@@ -75,6 +77,8 @@ class Assembly:
                 return self._arn("iam", f"role/{self.physical_id(stack, logical)}").replace(
                     f":{self.region}:", "::"
                 )
+            if kind == "AWS::S3::Bucket":
+                return f"arn:aws:s3:::{self.physical_id(stack, logical)}"
             if kind == "AWS::ECR::Repository":
                 return self._arn("ecr", f"repository/{self.physical_id(stack, logical)}")
             return self._arn(kind.split("::")[1].lower(), f"{logical}")

@@ -31,7 +31,18 @@ help: ## list the targets
 # Stamps make a second `make setup` a no-op: each step reruns only when its
 # inputs (the lock files) change.
 .PHONY: setup
-setup: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp ## install everything (idempotent)
+setup: os-packages $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp ## install everything (idempotent)
+
+# Open MPI and an SSH server for the MPI launcher's two-node loopback tests, from the OS's packages
+# where the machine lets us (root with apt-get); elsewhere those tests skip and say what is missing.
+OS_PACKAGES := openmpi-bin libopenmpi-dev openssh-server openssh-client
+.PHONY: os-packages
+os-packages:
+	@if ! { command -v mpirun && { command -v sshd || test -x /usr/sbin/sshd; }; } >/dev/null 2>&1 \
+	  && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: apt-get install $(OS_PACKAGES)"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OS_PACKAGES) >/dev/null; \
+	fi
 
 $(VENV)/.stamp: pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

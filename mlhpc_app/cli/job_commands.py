@@ -27,6 +27,7 @@ from mlhpc_app.cli.follow import summary_table
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cli.run import metrics_table
 from workloads import registry
+from workloads.common.storage import StorageError, local_target
 
 JOB_ARGUMENT = typer.Argument(
     ..., help="Batch job id, SageMaker training job name, or eks/NAMESPACE/NAME (as mlhpc submit printed it)."
@@ -310,19 +311,25 @@ def _download(tgt: Target, uri: str, local: Path) -> int:
 
     s3 = tgt.aws.client("s3")
     bucket, prefix = split_s3(uri)
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key: str = obj["Key"]
-            target_path = local / key[len(prefix) :]
-            target_path.parent.mkdir(parents=True, exist_ok=True)
+    keys = [
+        str(obj["Key"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+    try:  # every key checked before anything is written: a job can write any key of the bucket
+        targets = [
+            (key, local_target(local, key[len(prefix) :], key=key)) for key in keys if key[len(prefix) :]
+        ]
+    except StorageError as err:
+        raise MlhpcError(str(err), fix=f"inspect the objects under {uri} before downloading them") from None
+    for key, target_path in targets:
+        target_path.parent.mkdir(parents=True, exist_ok=True)
 
-            def fetch(key: str = key, path: Path = target_path) -> None:
-                s3.download_file(bucket, key, str(path))
+        def fetch(key: str = key, path: Path = target_path) -> None:
+            s3.download_file(bucket, key, str(path))
 
-            with_backoff(fetch, what="s3:GetObject")
-            count += 1
-    return count
+        with_backoff(fetch, what="s3:GetObject")
+    return len(targets)
 
 
 @handle_errors

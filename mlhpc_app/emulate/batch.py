@@ -32,6 +32,7 @@ from mlhpc_app.emulate import iam, image, runtime, s3
 from mlhpc_app.emulate.assembly import REPO, load_assembly
 from mlhpc_app.emulate.template import TemplateDescriber, deployment
 from workloads import registry
+from workloads.common.storage import local_target
 
 DEFAULT_WORKDIR = Path("results") / "emulate"
 
@@ -195,6 +196,8 @@ def _download(url: str, region: str, prefix_uri: str, local: Path) -> None:
     client = s3.client(url, region)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            target = local / obj["Key"][len(prefix) :]
+            if not obj["Key"][len(prefix) :]:
+                continue
+            target = local_target(local, obj["Key"][len(prefix) :], key=obj["Key"])  # the job chose the key
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, obj["Key"], str(target))

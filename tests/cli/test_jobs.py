@@ -144,3 +144,16 @@ def test_no_help_example_sends_a_multi_node_job_to_spot(cli: Cli) -> None:
     for example in examples:
         if "--nodes" in example:
             assert "gpu-spot" not in example, example
+
+
+def test_results_refuses_a_key_that_would_land_outside_dest(cli: Cli, stacks: dict, tmp_path: Path) -> None:
+    """Any job role may write the results bucket; `mlhpc results` on a workstation must not follow its keys out."""
+    job = submitted(cli)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    prefix = f"hello/{job['run_id']}/"
+    s3.put_object(Bucket="mlhpc-results-123", Key=prefix + "metrics.json", Body=b"{}")
+    s3.put_object(Bucket="mlhpc-results-123", Key=prefix + "../../../../.bashrc", Body=b"planted")
+    result = cli("results", job["job_id"], "--dest", str(tmp_path / "dest"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "would be written outside" in result.stderr and ".bashrc" in result.stderr
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

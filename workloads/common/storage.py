@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 
@@ -32,6 +32,28 @@ def _client():  # type: ignore[no-untyped-def]
     return boto3.client("s3")
 
 
+def local_target(root: str | os.PathLike[str], relative: str, *, key: str | None = None) -> Path:
+    """Return where an object goes under a local directory, refusing a key that would leave it.
+
+    An object key is text from outside (any job role can write the results and checkpoints
+    buckets): ``../`` segments or a leading ``/`` would otherwise write anywhere the process may.
+    """
+    parts = PurePosixPath(relative).parts
+    base = Path(root).resolve()
+    target = base.joinpath(*parts) if parts else base
+    if not parts or relative.startswith("/") or ".." in parts or not target.resolve().is_relative_to(base):
+        raise StorageError(
+            f"S3 key {key or relative!r} would be written outside {base}; nothing was downloaded "
+            "(remove or rename the object: keys must be relative paths without '..')"
+        )
+    return target
+
+
+def _targets(root: Path, keys: list[str], prefix: str) -> list[tuple[str, Path]]:
+    """Return (key, local path) for every key, all checked before anything is written."""
+    return [(k, local_target(root, k[len(prefix) :], key=k)) for k in keys if k[len(prefix) :].strip("/")]
+
+
 def fetch(uri: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Return a local path for an input: the path itself, or a download of an S3 object or prefix."""
     if not is_s3(uri):
@@ -53,12 +75,11 @@ def fetch(uri: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | No
         ]
         if not keys:
             raise StorageError(f"nothing found under {uri}; check the bucket and prefix")
-        for k in keys:
-            target = dest_root / k[len(key) :]
+        for k, target in _targets(dest_root, keys, key):
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, k, str(target))
         return dest_root
-    target = dest_root / Path(key).name
+    target = local_target(dest_root, PurePosixPath(key).name, key=key)
     try:
         client.download_file(bucket, key, str(target))
     except Exception as err:
@@ -86,12 +107,13 @@ def download_prefix(uri: str, local: str | os.PathLike[str]) -> int:
     count = 0
     paginator = client.get_paginator("list_objects_v2")
     base = prefix.rstrip("/") + "/" if prefix else ""
-    for page in paginator.paginate(Bucket=bucket, Prefix=base):
-        for obj in page.get("Contents", []):
-            target = Path(local) / obj["Key"][len(base) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, obj["Key"], str(target))
-            count += 1
+    keys = [
+        o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=base) for o in page.get("Contents", [])
+    ]
+    for key, target in _targets(Path(local), keys, base):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(target))
+        count += 1
     return count
 
 

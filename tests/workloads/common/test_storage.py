@@ -63,3 +63,25 @@ def test_resume_reads_the_checkpoint_back_from_s3(s3) -> None:  # type: ignore[n
     assert toy.main(["--steps", "8", "--out", prefix]) == 0
     body = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/toy-2/metrics.json")["Body"].read())
     assert (body["resumed_from"], body["total"]) == (3, 8.0)
+
+
+@pytest.mark.parametrize("evil", ["../escaped.txt", "a/../../escaped.txt", "/etc/escaped.txt", "sub/.."])
+def test_a_key_that_would_leave_the_directory_writes_nothing(s3, tmp_path: Path, evil: str) -> None:  # type: ignore[no-untyped-def]
+    """S3 keys are outside input (any job may write the bucket): one with .. or a leading / is refused whole."""
+    s3.put_object(Bucket=BUCKET, Key="in/fine.txt", Body=b"ok")
+    s3.put_object(Bucket=BUCKET, Key=f"in/{evil}", Body=b"planted")
+    dest = tmp_path / "deep" / "dest"
+    for download in (
+        lambda: storage.fetch(f"s3://{BUCKET}/in/", cache_dir=dest),
+        lambda: storage.download_prefix(f"s3://{BUCKET}/in", dest),
+    ):
+        with pytest.raises(storage.StorageError, match=r"would be written outside .*nothing was downloaded"):
+            download()
+    planted = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert planted == []  # not even the good key: the check runs before any write
+
+
+def test_local_target_keeps_ordinary_keys_inside(tmp_path: Path) -> None:
+    assert storage.local_target(tmp_path, "a/b//c.txt") == tmp_path.resolve() / "a" / "b" / "c.txt"
+    with pytest.raises(storage.StorageError):
+        storage.local_target(tmp_path, "")

@@ -20,6 +20,7 @@ from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cli.workload_args import parse_sets
 from workloads import registry
+from workloads.common.storage import is_s3
 
 
 def format_metric(value: Any) -> str:
@@ -61,17 +62,20 @@ def run(
     workers: int = typer.Option(
         1, "--workers", "-w", min=1, max=64, help="Ranks to run (Ray actors when > 1)."
     ),
-    out: Path | None = typer.Option(
-        # The workload's own run options, passed through under the same names.
+    out: str | None = typer.Option(
+        # The workload's own run options, passed through under the same names; text, not a path:
+        # an s3:// URI typed as a path would lose a slash and become a local folder s3:/bucket.
         None,
         OUT_OPTION,
-        help="Output directory (default: results/WORKLOAD/RUN-ID).",
+        help="Output directory or s3:// prefix (default: results/WORKLOAD/RUN-ID).",
     ),
     demo: bool = typer.Option(
         False, "--demo", help="Use the workload's demo-size arguments (then --set on top)."
     ),
-    checkpoint_dir: Path | None = typer.Option(
-        None, CHECKPOINT_OPTION, help="Checkpoint directory (default: OUT/checkpoints); reuse one to resume."
+    checkpoint_dir: str | None = typer.Option(
+        None,
+        CHECKPOINT_OPTION,
+        help="Checkpoint directory or s3:// prefix (default: OUT/checkpoints); reuse one to resume.",
     ),
     no_resume: bool = typer.Option(False, NO_RESUME_OPTION, help="Ignore an existing checkpoint."),
     output: OutputFormat = OUTPUT_OPTION,
@@ -105,7 +109,16 @@ def run(
         )
     args = parse_sets(spec, sets, base=dict(spec.demo_args) if demo else None)
     run_id = new_run_id()
-    out_dir = out or Path("results") / spec.name / run_id
+    out_dir = out or str(Path("results") / spec.name / run_id)
+    remote = is_s3(out_dir)
+    if not remote:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise MlhpcError(
+                f"cannot use {OUT_OPTION} {out_dir}: {err.strerror or err}",
+                fix=f"give a directory you can write, or an s3:// prefix (default: results/{spec.name}/RUN-ID)",
+            ) from None
     job = LocalRun(
         spec=spec,
         args=args,
@@ -126,8 +139,10 @@ def run(
     else:
         codes = run_local(job)
     wall_s = time.perf_counter() - started
-    metrics_file = out_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    metrics_file = Path(out_dir) / "metrics.json"
+    metrics = (
+        json.loads(metrics_file.read_text(encoding="utf-8")) if not remote and metrics_file.is_file() else {}
+    )
     failed = [rank for rank, code in enumerate(codes) if code != 0]
     if output is OutputFormat.JSON:
         print_json(
@@ -153,12 +168,13 @@ def run(
             fix="read the workload's messages above",
         )
     if output is OutputFormat.TABLE:
-        console.print(metrics_table(metrics, f"{spec.name} {run_id}: metrics ({wall_s:.1f} s)"))
-        plots = sorted(out_dir.glob("*.png"))
+        if metrics:
+            console.print(metrics_table(metrics, f"{spec.name} {run_id}: metrics ({wall_s:.1f} s)"))
+        plots = [] if remote else sorted(Path(out_dir).glob("*.png"))
         for plot in plots:
             console.print(f"plot: {plot}")
         console.print(
             f"outputs: {out_dir}/  next: mlhpc submit {spec.name}" + "".join(f" --set {s}" for s in sets)
         )
-    elif not metrics:
+    elif not metrics and not remote:
         err_console.print(f"note: {spec.name} wrote no metrics.json in {out_dir}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from mlhpc import invocation
 from mlhpc.spec import WorkloadArgs, WorkloadSpec
+from workloads.common.storage import is_s3
 
 # Ray's minimum is 75 MiB; workers exchange only exit codes.
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
@@ -56,16 +57,16 @@ class LocalRun:
     spec: WorkloadSpec
     args: WorkloadArgs
     workers: int
-    out: Path
+    out: str  # a directory or an s3:// prefix (the workload publishes there)
     run_id: str
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: str | None = None
     resume: bool = True
 
     def argv(self) -> list[str]:
         """Return the entrypoint's options: the non-default arguments plus the run options."""
         run = invocation.RunOptions(
-            out=str(self.out),
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            out=self.out,
+            checkpoint_dir=self.checkpoint_dir,
             resume=self.resume,
         )
         return invocation.options(self.spec, self.args, run)
@@ -80,7 +81,8 @@ def rank_envs(workers: int, port: int) -> list[dict[str, str]]:
 
 def run(job: LocalRun, *, on_start: Callable[[str], None] | None = None) -> list[int]:
     """Run the job; return each rank's exit code (one worker: in process, several: Ray actors)."""
-    job.out.mkdir(parents=True, exist_ok=True)
+    if not is_s3(job.out):
+        Path(job.out).mkdir(parents=True, exist_ok=True)
     if job.workers == 1:
         return [run_module(job.spec.module, job.argv())]
     return _run_ray(job, on_start=on_start)

@@ -71,3 +71,28 @@ def test_two_ray_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert data["metrics"]["world_size"] == 2
     assert data["metrics"]["total"] == 999 * 1000 // 2
     assert data["metrics"]["chunks"] == 1  # demo chunk=10000 kept, n overridden by --set
+
+
+def test_an_s3_out_is_a_uri_not_a_local_folder(cli: Cli, tmp_path: Path) -> None:
+    """`--out s3://b/p` once became ./s3:/b/p (the option was typed as a path, which folds //)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mine")
+        result = cli("run", "hello", "--out", "s3://mine/runs/one", "--set", "n=100", "--set", "chunk=50")
+        assert result.exit_code == 0, result.output
+        keys = [
+            o["Key"]
+            for o in boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="mine")["Contents"]
+        ]
+    assert "runs/one/metrics.json" in keys
+    assert not (tmp_path / "s3:").exists()
+
+
+def test_an_out_that_cannot_be_made_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("run", "hello", "--out", str(blocker / "sub"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot use --out {blocker / 'sub'}" in result.stderr and "s3://" in result.stderr

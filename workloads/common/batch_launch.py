@@ -11,8 +11,9 @@ command is ``--nproc-per-node 8 --out ...``, and ``python -m workloads.pinn`` gi
 option calls :func:`main` with the argv :func:`mlhpc.invocation.launch_argv` builds.
 
 Ranks are node_rank * nproc + local_rank, so rank 0 is on the main node. SIGTERM is
-forwarded to every rank (they checkpoint and exit 143); the launcher exits with the
-first non-zero code, or 0.
+forwarded to every rank (they checkpoint and exit 143). When a rank fails, the others are
+stopped (SIGTERM, SIGKILL after a grace period) and the launcher exits with that rank's code;
+otherwise 0.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from mlhpc.invocation import LAUNCH_OPTION
 from workloads.common import dist
+
+# How long the other ranks get to stop (a checkpoint in flight) after one has failed.
+STOP_GRACE_S = 30.0
 
 
 def rank_environments(node: dist.Rendezvous, nproc: int, base: Mapping[str, str]) -> list[dict[str, str]]:
@@ -77,8 +82,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [proc.wait() for proc in procs]
-    return next((code for code in codes if code != 0), 0)
+    return supervise(procs)
+
+
+def supervise(procs: Sequence[subprocess.Popen[bytes]], *, grace_s: float = STOP_GRACE_S) -> int:
+    """Wait for the ranks; when one fails, stop the others (SIGTERM, then SIGKILL) and return its code.
+
+    Waiting on each rank in turn would leave the job hanging on a rank blocked in a collective
+    whose peer has died, until the job's timeout; here the first failure ends the node.
+    """
+    while True:
+        codes = [proc.poll() for proc in procs]
+        failed = next((code for code in codes if code not in (None, 0)), None)
+        if failed is not None:
+            alive = [proc for proc in procs if proc.poll() is None]
+            for proc in alive:
+                proc.terminate()
+            deadline = time.monotonic() + grace_s
+            for proc in alive:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            return failed
+        if all(code == 0 for code in codes):
+            return 0
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,31 @@ def test_sagemaker_hosts() -> None:
 def test_impossible_layouts_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(RendezvousError, match=message):
         from_env(env)
+
+
+def test_batch_launch_stops_the_other_ranks_when_one_fails() -> None:
+    """A rank blocked in a collective whose peer died would otherwise hang the node until the job's timeout."""
+    import subprocess
+    import sys
+    import time
+
+    from workloads.common import batch_launch
+
+    blocked = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    failing = subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(5)"])
+    start = time.monotonic()
+    code = batch_launch.supervise([blocked, failing], grace_s=5)
+    assert code == 5
+    assert time.monotonic() - start < 10
+    assert blocked.poll() is not None  # stopped, not left running
+
+
+def test_batch_launch_waits_for_every_rank_that_succeeds() -> None:
+    import subprocess
+    import sys
+
+    from workloads.common import batch_launch
+
+    procs = [subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({t})"]) for t in (0.2, 0.6)]
+    assert batch_launch.supervise(procs) == 0
+    assert all(p.returncode == 0 for p in procs)

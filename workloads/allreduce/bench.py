@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report; return the exit code."""
     parser = argparse.ArgumentParser(prog="python -m workloads.allreduce.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sweep, fewer steps")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(invocation.OUT_OPTION, dest="out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     args.out.mkdir(parents=True, exist_ok=True)

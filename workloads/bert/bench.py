@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from mlhpc import invocation
 from workloads.bert import samples
 from workloads.bert.loadgen import run_load
 
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="sentence pairs in each request (clients that batch themselves, e.g. offline scoring)",
     )
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(invocation.OUT_OPTION, dest="out", type=Path, default=OUT)
     args = p.parse_args(argv)  # fmt: skip
     if args.pairs_per_request < 1:
         p.error(f"--pairs-per-request must be >= 1, got {args.pairs_per_request}")

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from mlhpc import invocation
 from workloads.common.entry import WorkloadError
 
 OUT = Path("results/bench/bert")
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd model (GPU/CPU)")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(invocation.OUT_OPTION, dest="out", type=Path, default=OUT)
     args = p.parse_args(argv)
     try:
         sizes = parse_sizes(args.batch_sizes)

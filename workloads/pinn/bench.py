@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about two minutes in all)")
-    parser.add_argument("--out", default="results/bench/pinn", help="where the table, JSON and plot go")
+    parser.add_argument(
+        invocation.OUT_OPTION,
+        dest="out",
+        default="results/bench/pinn",
+        help="where the table, JSON and plot go",
+    )
     opts = parser.parse_args(argv)
     try:
         import deepxde  # noqa: F401 - optional: only the benchmark needs it

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mlhpc import invocation
 from workloads.qnn.data import Split, load_digits_data
 from workloads.qnn.main import build_model
 from workloads.qnn.spec import Args
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both (default 1)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(invocation.OUT_OPTION, dest="out", type=Path, default=OUT)
     opts = parser.parse_args(argv)
     if opts.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device; use --device cpu")

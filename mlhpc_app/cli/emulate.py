@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -31,6 +32,18 @@ def _table(em: Emulation) -> Table:
         nodes = ", ".join(f"{i}: {code}" for i, code in a.nodes.items())
         table.add_row(str(a.number), str(a.exit_code), nodes, reason, f"{a.duration_s:.1f}")
     return table
+
+
+def _synth_note(quiet: bool) -> Callable[[], None]:
+    """Return the callback that says a synthesis is under way (silent when stdout carries JSON)."""
+
+    def note() -> None:
+        if not quiet:
+            err_console.print(
+                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
+            )
+
+    return note
 
 
 @app.command("batch")
@@ -92,11 +105,7 @@ def batch(
     """
     quiet = output is OutputFormat.JSON
 
-    def synth_note() -> None:
-        if not quiet:
-            err_console.print(
-                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
-            )
+    synth_note = _synth_note(quiet)
 
     em = emulate_batch(
         workload,
@@ -254,11 +263,7 @@ def eks(
 
     quiet = output is OutputFormat.JSON
 
-    def synth_note() -> None:
-        if not quiet:
-            err_console.print(
-                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
-            )
+    synth_note = _synth_note(quiet)
 
     em = emulate_eks(
         workload,

@@ -158,7 +158,12 @@ def sagemaker(
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     nodes: int | None = typer.Option(
-        None, "--nodes", "-n", min=1, max=1, help="Instances (one is emulated)."
+        None,
+        "--nodes",
+        "-n",
+        min=1,
+        max=16,
+        help="Instances (default: the spec's); each host algo-K a local process with its own /etc/hosts.",
     ),
     sets: list[str] = SETS_OPTION,
     demo: bool = typer.Option(
@@ -183,7 +188,7 @@ def sagemaker(
 
         mlhpc emulate sagemaker hello --demo
 
-        mlhpc emulate sagemaker pinn --nodes 1 --demo
+        mlhpc emulate sagemaker pinn --nodes 2 --demo
     """
     em = emulate_sagemaker(
         workload, sets=sets, demo=demo, nodes=nodes, config=config, workdir=workdir, assembly_dir=assembly
@@ -197,12 +202,23 @@ def sagemaker(
             f"(exit code {em.attempt.exit_code}, {em.attempt.duration_s:.1f} s)"
         )
         console.print(f"model: {em.model_uri} (moto), unpacked in {em.local_model}")
+        for note in em.notes:
+            console.print(f"[dim]note: {note}[/]")
+    ended = em.attempt.logs[em.attempt.ended_by or 0]
     if em.status != "Completed":
         raise JobFailed(
-            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status}",
+            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status} on {summary['ended_by']}",
             reason=em.failure_reason.strip() or "(no output/failure written)",
-            last_lines=last_lines(em.attempt.logs[0]),
-            fix=f"read the log above (all of it: {em.attempt.logs[0]})",
+            last_lines=last_lines(ended),
+            fix=f"read the log above (all of it: {ended})",
+        )
+    if em.clashes:
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} completed, but several hosts wrote "
+            f"{', '.join(em.clashes)}",
+            reason="SageMaker aggregates every host's model/ and output/data/ into one tar: one file would replace the other",
+            last_lines=[],
+            fix="write the outputs on one host only (rank 0: the workloads' ctx.is_main)",
         )
     if em.missing:
         raise JobFailed(

@@ -54,6 +54,7 @@ from mlhpc_app.emulate.image import Image
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 10.0  # what Batch (ECS) waits between SIGTERM and SIGKILL by default is 30 s; shorter here
 ESSENTIAL_EXITED = "Essential container in task exited"
+UNTIL_MAIN, UNTIL_ALL = "main", "all"  # how an attempt ends: Batch's main node, or SageMaker's every host
 TIMED_OUT = "Job attempt duration exceeded timeout"
 # Host variables a container would not see but an emulation on shared cores needs.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS")
@@ -87,6 +88,7 @@ class Attempt:
     reclaimed: bool = False
     timed_out: bool = False
     duration_s: float = 0.0
+    ended_by: int | None = None  # the node whose exit ended the attempt (its code is the attempt's)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the attempt for JSON output."""
@@ -99,6 +101,7 @@ class Attempt:
             "reclaimed": self.reclaimed,
             "timed_out": self.timed_out,
             "duration_s": round(self.duration_s, 2),
+            "ended_by": self.ended_by,
         }
 
 
@@ -386,8 +389,14 @@ def run_attempt(
     layout: Layout,
     limit_s: float | None,
     reclaim_after_s: float | None,
+    until: str = UNTIL_MAIN,
 ) -> Attempt:
-    """Start every node (the main node first), wait for the main node, stop the rest."""
+    """Start every node (the main node first), wait until the attempt ends, stop the rest.
+
+    ``until`` is the service's rule for the end: :data:`UNTIL_MAIN` (Batch: the main node's exit ends
+    the job and is its code) or :data:`UNTIL_ALL` (SageMaker: every host exits 0, or the first that
+    fails ends the job with its code).
+    """
     ordered = sorted(starts, key=lambda s: s.index != main)
     procs: dict[int, subprocess.Popen[bytes]] = {}
     logs = {}
@@ -408,7 +417,17 @@ def run_attempt(
             logs[start.index] = start.log
         reclaimed = timed_out = False
         kill_at: float | None = None
-        while procs[main].poll() is None:
+        deciding = main
+        while True:
+            if until == UNTIL_MAIN:
+                if procs[main].poll() is not None:
+                    break
+            else:
+                codes = {i: p.poll() for i, p in procs.items()}
+                failed = [i for i, c in codes.items() if c not in (None, 0)]
+                if failed or all(c is not None for c in codes.values()):
+                    deciding = failed[0] if failed else main
+                    break
             now = time.monotonic() - begun
             if reclaim_after_s is not None and not reclaimed and now >= reclaim_after_s:
                 reclaimed = True  # a Spot reclaim: every node's container gets SIGTERM
@@ -428,13 +447,14 @@ def run_attempt(
         _stop(list(procs.values()), layout.grace_s)
     return Attempt(
         number=number,
-        exit_code=_exit_code(procs[main].returncode),
+        exit_code=_exit_code(procs[deciding].returncode),
         status_reason=TIMED_OUT if timed_out else ESSENTIAL_EXITED,
         nodes={i: _exit_code(p.returncode) for i, p in sorted(procs.items())},
         logs=logs,
         reclaimed=reclaimed,
         timed_out=timed_out,
         duration_s=time.monotonic() - begun,
+        ended_by=deciding,
     )
 
 

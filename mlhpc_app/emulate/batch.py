@@ -164,7 +164,7 @@ def emulate_batch(
         missing = (
             s3.missing(url, dep.region, sub.out_uri, spec.outputs) if job.succeeded else list(spec.outputs)
         )
-        _download(url, dep.region, sub.out_uri, local)
+        download_outputs(url, dep.region, sub.out_uri, local)
     return Emulation(
         spec=spec,
         request=request,
@@ -178,7 +178,8 @@ def emulate_batch(
     )
 
 
-def _download(url: str, region: str, prefix_uri: str, local: Path) -> None:
+def download_outputs(url: str, region: str, prefix_uri: str, local: Path) -> None:
+    """Download the outputs under an s3:// prefix of the moto server, each key resolved under ``local``."""
     from mlhpc_app.aws.stacks import split_s3
 
     bucket, prefix = split_s3(prefix_uri)

@@ -34,9 +34,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
-import shutil
-import subprocess
 import sys
 import tarfile
 from collections.abc import Callable, Sequence
@@ -47,7 +44,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlhpc import invocation
-from mlhpc.errors import BackendUnsupported, MlhpcError
+from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import Backend, WorkloadSpec
 from mlhpc_app.aws import jobs as awsjobs
 from mlhpc_app.aws import sagemaker as sagemaker_api
@@ -60,7 +57,6 @@ from workloads import registry
 from workloads.common.dist import free_port
 from workloads.common.storage import local_target
 
-NAMESPACES_NEEDED = 2  # from this many hosts on, each runs in its own mount namespace
 FAILURE_REASON_MAX = 1024  # what DescribeTrainingJob keeps of output/failure
 
 
@@ -104,10 +100,6 @@ class TrainingEmulation:
             "missing_outputs": self.missing,
             "request": self.request,
         }
-
-
-class NamespacesUnavailable(MlhpcError):
-    """Several SageMaker hosts need a mount namespace each (their /etc/hosts), and this machine gives none."""
 
 
 def host_names(count: int) -> list[str]:
@@ -186,44 +178,6 @@ def _tar(directories: list[Path]) -> tuple[bytes, list[str]]:
     return buffer.getvalue(), clashes
 
 
-def host_network(job_dir: Path, hosts: list[str]) -> list[str]:
-    """Return the argv prefix that runs a host's process with /etc/hosts naming every host on loopback.
-
-    One host needs no name; several each get a mount namespace whose /etc/hosts is this machine's
-    plus the cluster's names (the container network's resolution on SageMaker).
-    """
-    if len(hosts) < NAMESPACES_NEEDED:
-        return []
-    names = job_dir / "etc-hosts"
-    current = Path("/etc/hosts").read_text(encoding="utf-8") if Path("/etc/hosts").is_file() else ""
-    names.write_text(f"{current.rstrip()}\n{runtime.LOOPBACK} {' '.join(hosts)}\n", encoding="utf-8")
-    unshare = shutil.which("unshare")
-    prefix = [
-        unshare or "unshare",
-        "--mount",
-        *(["--map-root-user"] if os.geteuid() != 0 else []),
-        "--",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/hosts && exec "$@"',
-        str(names),
-    ]
-    probe = (
-        subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False, timeout=30)
-        if unshare
-        else None
-    )
-    if probe is None or probe.returncode != 0:
-        why = "unshare (util-linux) is not installed" if probe is None else probe.stderr.strip()
-        raise NamespacesUnavailable(
-            f"emulating {len(hosts)} SageMaker hosts needs a mount namespace per host for their names "
-            f"({', '.join(hosts)}), and this machine refused one: {why}",
-            fix="emulate one instance (--nodes 1), or run where `unshare --mount` works (as root, or with "
-            "unprivileged user namespaces enabled)",
-        )
-    return prefix
-
-
 def emulate_sagemaker(
     workload: str,
     *,
@@ -261,7 +215,7 @@ def emulate_sagemaker(
     hosts = host_names(int(request["ResourceConfig"]["InstanceCount"]))
     job_dir = workdir / name
     job_dir.mkdir(parents=True, exist_ok=True)
-    network = host_network(job_dir, hosts)
+    network = runtime.named_hosts(job_dir, hosts) if len(hosts) > 1 else []
     role = (
         iam.role_policies(assembly, str(request["RoleArn"])).edit(edit_role)
         if edit_role

@@ -8,16 +8,20 @@ name, and are replaced as the Job controller replaces them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlhpc.config import load_config
 from mlhpc.errors import BackendUnsupported
+from mlhpc.spec import Backend
 from mlhpc_app.emulate import image
 from mlhpc_app.emulate.eks_job import check_non_root, emulate_eks_job
 from tests.cli.conftest import Cli
 from tests.emulate.conftest import REPO
+from workloads import registry
 
 EXAMPLE = REPO / "config" / "examples" / "inferentia-bert.yaml"
 
@@ -95,11 +99,33 @@ def test_run_as_non_root_is_verified_as_the_kubelet_does() -> None:
         check_non_root(container, image.Image(user="app"))
     check_non_root({"securityContext": {"runAsNonRoot": True, "runAsUser": 1000}}, image.Image(user="app"))
     # every image a Job can run passes the Job's own security context
-    from mlhpc.spec import Backend
-    from workloads import registry
-
     for name in registry.names():
         if Backend.EKS in registry.get(name).backends:
             check_non_root(
                 {"securityContext": {"runAsNonRoot": True}}, image.read(image.dockerfile(REPO, name))
             )
+
+
+ALL = os.environ.get("MLHPC_EMULATE_ALL") == "1"
+CLUSTER_CONFIGS = [
+    p for p in sorted((REPO / "config" / "examples").glob("*.yaml")) if load_config(p).inference.enabled
+]
+EKS_WORKLOADS = [n for n in registry.names() if Backend.EKS in registry.get(n).backends]
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(
+    not ALL, reason="set MLHPC_EMULATE_ALL=1 (every EKS workload's Job on every cluster config)"
+)
+@pytest.mark.parametrize("config", CLUSTER_CONFIGS, ids=[p.stem for p in CLUSTER_CONFIGS])
+@pytest.mark.parametrize("workload", EKS_WORKLOADS)
+def test_every_eks_job_of_every_cluster_config_completes(
+    config: Path, workload: str, emulate_workdir: Path
+) -> None:
+    result = Cli()(
+        "emulate", "eks", workload, "--job", "--demo", "--workdir", str(emulate_workdir),
+        "--config", str(config), "--output", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "Complete" and summary["missing_outputs"] == []

@@ -1,8 +1,13 @@
-"""`mlhpc emulate sagemaker`: each SageMaker workload's training request run as SageMaker would (one instance)."""
+"""`mlhpc emulate sagemaker`: each SageMaker workload's training request run as SageMaker would.
+
+Every SageMaker workload on one instance, the distributed ones on two; on config/default.yaml, and on
+every other config with ``MLHPC_EMULATE_ALL=1``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +19,14 @@ from tests.cli.conftest import Cli
 from tests.emulate.conftest import REPO
 from workloads import registry
 
+ALL = os.environ.get("MLHPC_EMULATE_ALL") == "1"
+OTHER_CONFIGS = sorted((REPO / "config" / "examples").glob("*.yaml"))
 SAGEMAKER = [name for name in registry.names() if Backend.SAGEMAKER in registry.get(name).backends]
 
 
-def emulate(workdir: Path, *argv: str) -> Any:
+def emulate(workdir: Path, *argv: str, config: Path = REPO / "config" / "default.yaml") -> Any:
     return Cli()(
-        "emulate", "sagemaker", *argv, "--workdir", str(workdir),
-        "--config", str(REPO / "config" / "default.yaml"), "--output", "json",
+        "emulate", "sagemaker", *argv, "--workdir", str(workdir), "--config", str(config), "--output", "json",
     )  # fmt: skip
 
 
@@ -125,3 +131,17 @@ def test_a_role_without_read_on_the_channel_fails_before_the_container_starts(
     )  # fmt: skip
     assert em.status == "Failed" and em.attempt.exit_code is None  # never started
     assert em.failure_reason.startswith("ClientError: Data download failed: AccessDenied")
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(not ALL, reason="set MLHPC_EMULATE_ALL=1 (synthesizes every other config)")
+@pytest.mark.parametrize("config", OTHER_CONFIGS, ids=[p.stem for p in OTHER_CONFIGS])
+@pytest.mark.parametrize("workload", SAGEMAKER)
+def test_every_training_job_of_every_other_config_completes(
+    config: Path, workload: str, emulate_workdir: Path
+) -> None:
+    nodes = "2" if registry.get(workload).distributed else "1"
+    result = emulate(emulate_workdir, workload, "--demo", "--nodes", nodes, config=config)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "Completed" and summary["missing_outputs"] == [] and summary["clashes"] == []

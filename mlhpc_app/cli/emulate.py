@@ -13,9 +13,11 @@ from mlhpc.errors import JobFailed
 from mlhpc_app.cli.aws_options import CONFIG_OPTION, SETS_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc_app.cli.workload_args import PROGRAM_CONTEXT, with_program
 from mlhpc_app.emulate.batch import DEFAULT_WORKDIR, Emulation, emulate_batch
 from mlhpc_app.emulate.runtime import last_lines
 from mlhpc_app.emulate.sagemaker import emulate_sagemaker
+from workloads import registry
 
 app = typer.Typer(
     help="Run a job on this machine as the service would, from the synthesized stacks (no AWS account).",
@@ -46,9 +48,10 @@ def _synth_note(quiet: bool) -> Callable[[], None]:
     return note
 
 
-@app.command("batch")
+@app.command("batch", context_settings=PROGRAM_CONTEXT)
 @handle_errors
 def batch(
+    ctx: typer.Context,
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     nodes: int | None = typer.Option(
@@ -109,7 +112,7 @@ def batch(
 
     em = emulate_batch(
         workload,
-        sets=sets,
+        sets=with_program(registry.get(workload), list(sets), list(ctx.args)),
         demo=demo,
         nodes=nodes,
         queue_kind=queue.value if queue else None,

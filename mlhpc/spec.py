@@ -147,6 +147,11 @@ class WorkloadSpec(BaseModel):
         description="torch: the runner starts each rank; mpi: it starts one process per node with the ranks "
         "per node as --nproc-per-node (`mlhpc run --workers N`: one node of N), which runs mpirun.",
     )
+    mpi_when: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments that make a run an MPI one (e.g. {'backend': 'mpi'}): its ranks then start "
+        "as launcher=mpi's do. Empty: always `launcher`.",
+    )
     program_arg: str | None = Field(
         default=None,
         description="The argument that takes the words after `--` on the command line (`mlhpc run|submit "
@@ -158,6 +163,9 @@ class WorkloadSpec(BaseModel):
     def _consistent(self) -> WorkloadSpec:
         if self.input_arg is not None and self.input_arg not in self.args.model_fields:
             raise ValueError(f"input_arg {self.input_arg!r} is not an argument of {self.name}")
+        unknown = [key for key in self.mpi_when if key not in self.args.model_fields]
+        if unknown:
+            raise ValueError(f"mpi_when names {unknown}, which are not arguments of {self.name}")
         if self.program_arg is not None and self.program_arg not in self.args.model_fields:
             raise ValueError(f"program_arg {self.program_arg!r} is not an argument of {self.name}")
         if self.input_required and self.input_arg is None:
@@ -168,6 +176,12 @@ class WorkloadSpec(BaseModel):
             )
         self.args.model_validate(self.demo_args)
         return self
+
+    def launcher_for(self, args: WorkloadArgs) -> Launcher:
+        """Return how the ranks of a run with these arguments start (``launcher``, or MPI per ``mpi_when``)."""
+        if self.mpi_when and all(getattr(args, key) == value for key, value in self.mpi_when.items()):
+            return Launcher.MPI
+        return self.launcher
 
     @property
     def multi_node(self) -> bool:

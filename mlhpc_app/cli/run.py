@@ -124,7 +124,7 @@ def run(
                 f"cannot use {OUT_OPTION} {out_dir}: {err.strerror or err}",
                 fix=f"give a directory you can write, or an s3:// prefix (default: results/{spec.name}/RUN-ID)",
             ) from None
-    mpi = spec.launcher is Launcher.MPI  # one process, whose mpirun starts the ranks
+    mpi = spec.launcher_for(args) is Launcher.MPI  # one process, whose mpirun starts the ranks
     job = LocalRun(
         spec=spec,
         args=args,

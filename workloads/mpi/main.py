@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         program = shlex.split(args.program)
     except ValueError as err:  # an unclosed quote
-        print(f"error: mpi: program {args.program[:200]!r} cannot be split into words: {err}", file=sys.stderr)
+        print(
+            f"error: mpi: program {args.program[:200]!r} cannot be split into words: {err}", file=sys.stderr
+        )
         return EXIT_USAGE
     if not program:
         print(

@@ -71,6 +71,15 @@ def batch(
         help="Rehearse a Spot reclaim: SIGTERM every node SECONDS into the first attempt; the retry strategy "
         "decides what follows (exit 143 is retried and resumes from the checkpoint).",
     ),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="Run each node in the workload's real image with this container engine (docker or podman; "
+        "build the image first) instead of in this environment.",
+    ),
+    image_ref: str | None = typer.Option(
+        None, "--image", help="With --engine: the image to run (default: mlhpc/WORKLOAD:latest)."
+    ),
     ranks_per_node: int | None = typer.Option(
         None,
         "--ranks-per-node",
@@ -122,6 +131,8 @@ def batch(
         reclaim_after_s=reclaim_after,
         ranks_per_node=ranks_per_node,
         on_synth=synth_note,
+        engine=engine,
+        image_ref=image_ref,
     )
     if quiet:
         print_json(em.to_dict())

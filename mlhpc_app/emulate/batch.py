@@ -103,6 +103,8 @@ def emulate_batch(
     edit_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     edit_role: Callable[[dict[str, iam.Document]], dict[str, iam.Document]] | None = None,
     on_synth: Callable[[], None] | None = None,
+    engine: str | None = None,
+    image_ref: str | None = None,
 ) -> Emulation:
     """Build the request `mlhpc submit` would send for the config's assembly and run it as Batch would."""
     spec = registry.get(workload)
@@ -133,7 +135,11 @@ def emulate_batch(
             "an emulation-only change"
         )
     img = image.read(image.dockerfile(REPO, spec.name))
-    if img.user:
+    engine_path, ref = (None, "")
+    if engine is not None:
+        engine_path, ref = image.require_local_image(engine, image_ref or image.local_reference(spec))
+        notes.append(f"the nodes ran the image {ref} with {engine} (host network, the volumes mounted)")
+    elif img.user:
         notes.append(f"the image runs as USER {img.user}; the emulation runs as this user")
     queue = str(request["jobQueue"])
     role_arn = runtime.container(definition, request, runtime.main_node(definition)).get("jobRoleArn")
@@ -154,6 +160,8 @@ def emulate_batch(
             region=dep.region,
             queue_name=queue.rpartition("/")[2],
             environment_name=_environment_name(describer, queue, cluster.ask_of(definition, n)),
+            engine=engine_path,
+            image_ref=ref,
         )
         with iam.identity(url, dep.region, role) as credentials:
             job = runtime.run_job(

@@ -24,6 +24,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlhpc.errors import MlhpcError
+from mlhpc.spec import WorkloadSpec
+
 SHELL = ["/bin/sh", "-c"]
 
 
@@ -140,3 +143,39 @@ def read(path: Path) -> Image:
 def dockerfile(repo: Path, workload: str) -> Path:
     """Return the path of a workload's Dockerfile."""
     return repo / "workloads" / workload / "Dockerfile"
+
+
+ENGINES = ("docker", "podman")
+
+
+class ImageNotBuilt(MlhpcError):
+    """The container engine has no such image (or no engine is installed)."""
+
+
+def local_reference(spec: WorkloadSpec) -> str:
+    """Return the tag the Dockerfile's build line gives the image here (``mlhpc/<name>:latest``)."""
+    return f"{spec.image}:latest"
+
+
+def require_local_image(engine: str, reference: str) -> tuple[str, str]:
+    """Return (the engine's path, the reference) once the engine says it holds the image."""
+    import shutil
+    import subprocess
+
+    if engine not in ENGINES:
+        raise ImageNotBuilt(f"unknown container engine {engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
+    path = shutil.which(engine)
+    if path is None:
+        raise ImageNotBuilt(
+            f"{engine} is not installed here, so the workload's real image cannot run",
+            fix="drop --engine to emulate in this environment (the default), or install the engine",
+        )
+    found = subprocess.run([path, "image", "inspect", reference], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        workload = reference.rsplit("/", maxsplit=1)[-1].partition(":")[0]
+        raise ImageNotBuilt(
+            f"{engine} has no image {reference}",
+            fix=f"build it from the repository root: {engine} build -f workloads/{workload}/Dockerfile "
+            f"-t {reference} .",
+        )
+    return path, reference

@@ -78,6 +78,8 @@ class Layout:
     credentials: dict[str, str] | None = (
         None  # the job role's (AWS_ACCESS_KEY_ID, ...); None: moto's fake ones
     )
+    engine: str | None = None  # a container engine (docker, podman): run the workload's real image
+    image_ref: str = ""  # the image the engine runs
 
 
 @dataclass
@@ -296,40 +298,19 @@ class NodeStart:
     log: Path
 
 
-def node_start(
+def service_environment(
     definition: Mapping[str, Any],
     request: Mapping[str, Any],
-    image: Image,
     layout: Layout,
     *,
     job_id: str,
     attempt: int,
     index: int,
     port: int,
-    ranks_per_node: int | None = None,
-) -> NodeStart:
-    """Return node ``index``'s argv, environment and directories for an attempt."""
+) -> dict[str, str]:
+    """Return what Batch gives a node's container: the definition's and override's env, AWS_BATCH_*, AWS."""
     node = container(definition, request, index)
-    root = layout.workdir / job_id
-    node_dir = root / f"attempt-{attempt}" / f"node-{index}"
-    mapping = {**host_paths(definition, node, root), "/tmp": node_dir / "tmp"}
-    if image.workdir != "/":
-        mapping[image.workdir] = node_dir / "workdir"
-    command = list(node["command"])
-    if ranks_per_node is not None:
-        command = set_ranks(command, ranks_per_node)
-    # container paths (/tmp, WORKDIR, host volumes) become local directories; then the image's `python`
-    # is this interpreter, whose own path is never rewritten (a checkout under /tmp stays where it is)
-    argv = [rewrite(part, mapping) for part in image.argv(command)]
-    if argv[:1] == ["python"]:
-        argv[0] = sys.executable
-    env = base_environment(node_dir / "home")
-    env["HOSTNAME"] = f"node-{index}"
-    env.update(image.env)
-    env.update({e["name"]: e["value"] for e in node.get("environment") or []})
-    env = {k: rewrite(v, mapping) for k, v in env.items()}
-    env["PYTHONPATH"] = str(layout.repo)  # the image's copy of the code is the repository here
-    env["TMPDIR"] = str(mapping["/tmp"])
+    env = {e["name"]: e["value"] for e in node.get("environment") or []}
     env.update(aws_environment(layout.endpoint, layout.region, layout.credentials))
     env.update(
         {
@@ -346,18 +327,101 @@ def node_start(
                 "AWS_BATCH_JOB_NODE_INDEX": str(index),
                 "AWS_BATCH_JOB_NUM_NODES": str(num_nodes(definition, request)),
                 "AWS_BATCH_JOB_MAIN_NODE_INDEX": str(main),
-                "MASTER_PORT": str(port),
+                "MASTER_PORT": str(port),  # an emulation-only variable: the nodes share this machine's ports
             }
         )
         if index != main:
             env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = LOOPBACK
     else:
         env["AWS_BATCH_JOB_ID"] = job_id
+    return env
+
+
+def node_start(
+    definition: Mapping[str, Any],
+    request: Mapping[str, Any],
+    image: Image,
+    layout: Layout,
+    *,
+    job_id: str,
+    attempt: int,
+    index: int,
+    port: int,
+    ranks_per_node: int | None = None,
+) -> NodeStart:
+    """Return node ``index``'s argv, environment and directories for an attempt.
+
+    In this environment (the default): a local process, container paths rewritten to local
+    directories. With ``layout.engine``: the engine's ``run`` of the workload's image, the same
+    directories mounted at the container paths (see :func:`engine_argv`).
+    """
+    node = container(definition, request, index)
+    root = layout.workdir / job_id
+    node_dir = root / f"attempt-{attempt}" / f"node-{index}"
+    volumes = host_paths(definition, node, root)
+    mapping = {**volumes, "/tmp": node_dir / "tmp"}
+    if image.workdir != "/":
+        mapping[image.workdir] = node_dir / "workdir"
+    command = list(node["command"])
+    if ranks_per_node is not None:
+        command = set_ranks(command, ranks_per_node)
+    given = service_environment(
+        definition, request, layout, job_id=job_id, attempt=attempt, index=index, port=port
+    )
     for path in {*mapping.values(), node_dir / "home"}:
         path.mkdir(parents=True, exist_ok=True)
+    log = node_dir / "log.txt"
+    if layout.engine is not None:
+        argv = engine_argv(
+            layout.engine, layout.image_ref, command, given, volumes,
+            name=f"mlhpc-emulate-{job_id[:8]}-{attempt}-{index}",
+            shm_mib=((node.get("linuxParameters") or {}).get("sharedMemorySize")),
+        )  # fmt: skip
+        # the engine client runs with this user's environment (its socket, config) plus the values it
+        # passes by name (-e NAME): none is on its argv, and the container sees only those
+        env = {**os.environ, **given}
+        return NodeStart(index=index, argv=argv, env=env, cwd=node_dir, log=log)
+    # container paths (/tmp, WORKDIR, host volumes) become local directories; then the image's `python`
+    # is this interpreter, whose own path is never rewritten (a checkout under /tmp stays where it is)
+    argv = [rewrite(part, mapping) for part in image.argv(command)]
+    if argv[:1] == ["python"]:
+        argv[0] = sys.executable
+    env = base_environment(node_dir / "home")
+    env["HOSTNAME"] = f"node-{index}"
+    env.update(image.env)
+    env.update(given)
+    env = {k: rewrite(v, mapping) for k, v in env.items()}
+    env["PYTHONPATH"] = str(layout.repo)  # the image's copy of the code is the repository here
+    env["TMPDIR"] = str(mapping["/tmp"])
     cwd = mapping.get(image.workdir, node_dir / "workdir")
     cwd.mkdir(parents=True, exist_ok=True)
-    return NodeStart(index=index, argv=argv, env=env, cwd=cwd, log=node_dir / "log.txt")
+    return NodeStart(index=index, argv=argv, env=env, cwd=cwd, log=log)
+
+
+def engine_argv(
+    engine: str,
+    image_ref: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    volumes: Mapping[str, Path],
+    *,
+    name: str,
+    shm_mib: int | None = None,
+) -> list[str]:
+    """Return the container engine's ``run`` of one node: the image's ENTRYPOINT with the job's command.
+
+    The host network (the moto server and the other nodes are on loopback), each host volume at its
+    container path, the environment by name only (values come from the client's environment, so no
+    credential is on a command line), and the job's command as the container's CMD.
+    """
+    argv = [engine, "run", "--rm", "--name", name, "--network", "host"]
+    if shm_mib:
+        argv += ["--shm-size", f"{int(shm_mib)}m"]
+    for key in sorted(env):
+        argv += ["-e", key]
+    for container_path, local in sorted(volumes.items()):
+        argv += ["-v", f"{local}:{container_path}"]
+    return [*argv, image_ref, *command]
 
 
 def _exit_code(code: int | None) -> int | None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +176,63 @@ def test_the_attempt_timeout_stops_the_job_and_is_not_retried(emulate_workdir: P
     (attempt,) = em.job.attempts
     assert attempt.timed_out and attempt.status_reason == "Job attempt duration exceeded timeout"
     assert em.job.status == "FAILED"
+
+
+# --- in the workload's real image, where a container engine is present ---------------------------
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "docker"
+    shim.write_text(
+        f'#!/bin/sh\nexec {sys.executable} {REPO / "tests" / "emulate" / "fake_engine.py"} "$@"\n'
+    )
+    shim.chmod(0o755)
+    log = tmp_path / "engine.jsonl"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+@pytest.mark.synth
+def test_with_an_engine_each_node_runs_the_image_with_the_jobs_command(
+    emulate_workdir: Path, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlhpc_app.emulate import image
+
+    img = image.read(image.dockerfile(REPO, "hello"))
+    config = {
+        "Entrypoint": img.entrypoint,
+        "Env": {**img.env, "PYTHONPATH": str(REPO)},
+        "WorkingDir": str(REPO),
+    }
+    monkeypatch.setenv("FAKE_ENGINE_IMAGES", json.dumps({"mlhpc/hello:latest": config}))
+    result = emulate(emulate_workdir, "hello", "--demo", "--engine", "docker")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "SUCCEEDED" and summary["missing_outputs"] == []
+    calls = [json.loads(line) for line in fake_docker.read_text(encoding="utf-8").splitlines()]
+    (run,) = [c for c in calls if c[:1] == ["run"]]
+    ref = run.index("mlhpc/hello:latest")
+    # the override's command replaces the image's CMD; its ENTRYPOINT stays the image's
+    assert run[ref + 1 :] == summary["request"]["containerOverrides"]["command"]
+    assert run[ref + 1 :][:1] != ["python"]
+    assert run[run.index("--network") : run.index("--network") + 2] == ["--network", "host"]
+    names = {run[i + 1] for i, flag in enumerate(run) if flag == "-e"}
+    assert {"AWS_BATCH_JOB_ID", "AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} <= names
+    assert not any("=" in name for name in names)  # values never on the command line (credentials)
+    assert any(v.endswith(":/efs") for v in run if v.count(":") == 1 and v.startswith("/"))
+
+
+def test_an_image_the_engine_lacks_says_how_to_build_it(
+    emulate_workdir: Path, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_ENGINE_IMAGES", "{}")
+    result = emulate(emulate_workdir, "hello", "--demo", "--engine", "docker")
+    assert result.exit_code == 1 and "docker has no image mlhpc/hello:latest" in result.stderr
+    assert "docker build -f workloads/hello/Dockerfile -t mlhpc/hello:latest ." in result.stderr
+    if shutil.which("podman") is None:
+        missing = emulate(emulate_workdir, "hello", "--engine", "podman")
+        assert missing.exit_code == 1 and "podman is not installed here" in missing.stderr

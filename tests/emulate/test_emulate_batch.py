@@ -236,3 +236,25 @@ def test_an_image_the_engine_lacks_says_how_to_build_it(
     if shutil.which("podman") is None:
         missing = emulate(emulate_workdir, "hello", "--engine", "podman")
         assert missing.exit_code == 1 and "podman is not installed here" in missing.stderr
+
+
+@pytest.mark.synth
+def test_spot_reclaim_rehearsal_of_the_checkpointed_sum_resumes_to_the_exact_answer(
+    emulate_workdir: Path,
+) -> None:
+    n, chunk = 400_000, 10_000  # 40 chunks, a checkpoint after each
+    sets = ["--set", f"n={n}", "--set", f"chunk={chunk}"]
+    two: list[str] = []  # hello is a single-node job on Batch (its ranks are a local world)
+    straight = emulate(emulate_workdir, "hello", *two, *sets)
+    assert straight.exit_code == 0, straight.output
+    duration = json.loads(straight.stdout)["attempts"][0]["duration_s"]
+    reclaimed = emulate(
+        emulate_workdir, "hello", *two, *sets, "--reclaim-after", str(round(0.6 * duration, 2))
+    )
+    assert reclaimed.exit_code == 0, reclaimed.output
+    summary = json.loads(reclaimed.stdout)
+    first, second = summary["attempts"]
+    assert first["reclaimed"] and first["exit_code"] == 143 and second["exit_code"] == 0
+    metrics = json.loads((Path(summary["local_outputs"]) / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["total"] == n * (n + 1) // 2  # Gauss, exactly, across the interruption
+    assert 0 < metrics["resumed_from_chunk"] < n // chunk

@@ -121,9 +121,9 @@ def _table() -> list[tuple[tuple[type[BaseException], ...], Callable[[Any], Mess
     from mlhpc.spec import SpecError
 
     return [
+        ((ConfigError,), _config),  # an MlhpcError too: this row, with its issues, comes first
         ((MlhpcError,), _mlhpc),
         ((SpecError,), _spec),
-        ((ConfigError,), _config),
         ((NoCredentialsError,), _no_credentials),
         ((NoRegionError,), _no_region),
         ((EndpointConnectionError,), _endpoint),

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 # How much of a value a message echoes: a pasted file or a runaway script can hand us megabytes,
 # and a message that repeats them buries the one line that says what to do.
 ECHO_LIMIT = 240
+# A key or a name echoed inside a sentence (an argument name, one key of a config path).
+KEY_LIMIT = 80
 
 
 def shorten(text: str, limit: int = ECHO_LIMIT) -> str:

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mlhpc.errors import ECHO_LIMIT, MlhpcError, did_you_mean, echo, shorten
+from mlhpc.errors import ECHO_LIMIT, KEY_LIMIT, MlhpcError, did_you_mean, echo, shorten
 
 __all__ = ["ConfigError", "ConfigIssue", "Level", "did_you_mean", "format_path", "format_value", "path_part"]
-
-PATH_PART_LIMIT = 80  # one key of a path such as network.flow_logs.retention_days
 
 
 class Level(StrEnum):
@@ -128,7 +126,7 @@ def _render(value: Any, budget: int) -> str:
 
 def path_part(key: Any) -> str:
     """Return one key of a path as messages show it (a pasted paragraph as a key is cut short)."""
-    return shorten(str(key), PATH_PART_LIMIT)
+    return shorten(str(key), KEY_LIMIT)
 
 
 def format_path(loc: Sequence[str | int]) -> str:

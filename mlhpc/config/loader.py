@@ -66,6 +66,12 @@ def _read_file(file: Path, source: str) -> str:
             "pass a YAML file, e.g. config/default.yaml or one of config/examples/*.yaml",
             source,
         )
+    if file.exists() and not file.is_file():
+        raise _file_issue(
+            "the config path is not a regular file (a device, a pipe or a socket)",
+            "pass a YAML file, e.g. config/default.yaml or one of config/examples/*.yaml",
+            source,
+        )
     if not file.is_file():
         hint = "" if not file.suffix else " (paths are relative to the directory you run from)"
         raise _file_issue(
@@ -130,6 +136,22 @@ def parse_config(text: str, *, source: str = "<string>") -> tuple[Config, list[C
 # --- YAML ------------------------------------------------------------------------
 
 
+# What a YAML document that is not a mapping is, in words.
+_KINDS = {
+    list: "a list",
+    str: "a single text",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
+# What YAML made of an unquoted key that is not text.
+_KEY_KINDS = {
+    bool: "a boolean (yes, no, on, off, true and false are)",
+    int: "a number",
+    float: "a number",
+    type(None): "null (~ and null are)",
+}
 YAML_FIX = "check indentation (spaces, not tabs) and that every 'key: value' pair has a space after ':'"
 
 
@@ -153,6 +175,9 @@ def _yaml_issue(err: yaml.YAMLError, text: str) -> ConfigIssue:
         )
     mark = getattr(err, "problem_mark", None)
     problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    if context:  # "expected a single document in the stream" + "but found another document"
+        problem = f"{context}, {problem}"
     return ConfigIssue(
         path="",
         code="YAML",
@@ -179,7 +204,8 @@ def _read_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigIssue]]:
                 path="",
                 code="YAML",
                 line=1,
-                message=f"the file must be a mapping of sections (project, network, ...), not a {type(data).__name__}",
+                message="the file must be a mapping of sections (project, network, ...), not "
+                + _KINDS.get(type(data), f"a {type(data).__name__}"),
                 value=data,
                 fix="start the file with a section such as 'project:' or 'network:'",
             )
@@ -225,6 +251,17 @@ def _issue_from_pydantic(error: ErrorDetails, data: Any, lines: Mapping[str, int
     ctx = error.get("ctx") or {}
     given = error.get("input")
     line = lines.get(path)
+    if kind == "invalid_key":  # `1:`, `yes:` or `~:` as a key: YAML made it a number, a boolean or null
+        parent = format_path(loc[:-1])
+        path = f"{parent}.{path_part(given)}" if parent else path_part(given)
+        read_as = _KEY_KINDS.get(type(given), f"a {type(given).__name__}")
+        return ConfigIssue(
+            path=path,
+            message=f"the key {format_value(given)} is not text: YAML reads it as {read_as}",
+            fix="quote the key if you meant the word or number as a name (e.g. 'yes': ...); keys here are "
+            + (", ".join(sorted(_allowed_keys(loc[:-1]))) or "text"),
+            line=lines.get(parent) if parent else None,
+        )
     message, fix = _describe(kind, loc, ctx, given, error["msg"])
     value = None if kind in ("missing",) or isinstance(given, dict) else given
     if kind == "extra_forbidden":
@@ -280,6 +317,7 @@ def _describe(
         "int_from_float": "a whole number",
         "float_parsing": "a number",
         "float_type": "a number",
+        "finite_number": "a finite number",
         "bool_parsing": "true or false",
         "bool_type": "true or false",
         "string_type": "text",

@@ -154,7 +154,7 @@ def run(
         check_location(
             CHECKPOINT_OPTION,
             checkpoint_dir,
-            fix=f"give a directory you can write, or an s3:// prefix (default: OUT/checkpoints)",
+            fix="give a directory you can write, or an s3:// prefix (default: OUT/checkpoints)",
         )
     job = LocalRun(
         spec=spec,

@@ -38,8 +38,10 @@ class CheckpointUnusable(MlhpcError):
     (the next save replaces the file), or delete the file.
     """
 
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"cannot resume from the checkpoint {where}: {problem}", fix=self.ways_out(where))
+    def __init__(self, where: str, problem: str, *, fix: str | None = None) -> None:
+        super().__init__(
+            f"cannot resume from the checkpoint {where}: {problem}", fix=fix or self.ways_out(where)
+        )
         self.where = where
 
     @staticmethod
@@ -129,6 +131,13 @@ class Checkpointer:
                 f"cannot use {CHECKPOINT_OPTION} {echo(self.location)}: {err.strerror or err}",
                 fix="give a directory you can write (or that can be created), or an s3:// prefix",
             ) from None
+        if os.path.lexists(self.path) and not self.path.is_file():
+            # Refused whether or not the run resumes: no save could replace a directory.
+            raise CheckpointUnusable(
+                self.where,
+                "it is not a file (a directory or a broken link is in its place)",
+                fix=f"remove it (rm -r {self.path}) and run again, or use another {CHECKPOINT_OPTION}",
+            )
 
     @property
     def where(self) -> str:

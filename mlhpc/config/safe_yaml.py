@@ -50,8 +50,8 @@ class YamlRefused(yaml.YAMLError):
         self.value = value
 
     @classmethod
-    def at(cls, mark: yaml.Mark | None, problem: str, *, fix: str, value: Any = None) -> YamlRefused:
-        """Build one at a YAML mark (1-based line and column)."""
+    def at(cls, mark: Any, problem: str, *, fix: str, value: Any = None) -> YamlRefused:
+        """Build one at a YAML mark (a yaml.Mark, or None; 1-based line and column)."""
         if mark is None:
             return cls(problem, fix=fix, value=value)
         return cls(problem, fix=fix, line=mark.line + 1, column=mark.column + 1, value=value)
@@ -110,15 +110,15 @@ class ConfigYamlLoader(yaml.SafeLoader):
         self._keep: list[yaml.Node] = []  # keep measured nodes alive so their ids stay unique
         self._aliased = False  # whether an alias was seen (it explains a count far beyond the text)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         """Compose one node, refusing foreign tags, cycles and a tree past the limits."""
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
+            name = shorten(event.anchor, 60)
             raise YamlRefused.at(
                 event.start_mark,
-                f"the alias *{shorten(event.anchor, 60)} is inside its own anchor &{shorten(event.anchor, 60)}: "
-                "the value would contain itself without end",
-                fix=f"point *{shorten(event.anchor, 60)} at an anchor defined before it, or write the value out",
+                f"the alias *{name} is inside its own anchor &{name}: the value would contain itself without end",
+                fix=f"point *{name} at an anchor defined before it, or write the value out",
             )
         self._aliased = self._aliased or isinstance(event, yaml.AliasEvent)
         tag = getattr(event, "tag", None)
@@ -144,7 +144,8 @@ class ConfigYamlLoader(yaml.SafeLoader):
             self._depth -= 1
             if anchor is not None:
                 self._open_anchors.pop()
-        self._measure(node, event)
+        if node is not None:
+            self._measure(node, event)
         return node
 
     def _measure(self, node: yaml.Node, event: yaml.Event) -> None:
@@ -186,7 +187,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, KeyError, TypeError, OverflowError) as err:
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError, AttributeError) as err:
             tag = show_tag(node.tag)
             # int() and float() repeat the value in their message; a timestamp's says what is wrong with it.
             detail = f" ({shorten(str(err), 120)})" if node.tag == CORE_PREFIX + "timestamp" else ""

@@ -36,7 +36,10 @@ def location_problem(location: str) -> str | None:
         return None
     if "\0" in location:
         return "it contains a NUL character, which no path may"
-    path = Path(location).expanduser()
+    try:
+        path = Path(location).expanduser()
+    except RuntimeError:  # ~name of a user this machine does not know
+        return f"{echo(location.split('/', maxsplit=1)[0], 60)} names no user of this machine"
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX_BYTES:
             return f"the name {echo(part, 60)} is longer than {NAME_MAX_BYTES} bytes, the most a file system takes"

@@ -24,10 +24,11 @@ def _issue_dict(issue: ConfigIssue) -> dict[str, object]:
         "code": issue.code,
         "path": issue.path,
         "line": issue.line,
-        # A value of a few hundred characters as it is; a pasted megabyte as the message shows it.
+        # A short value as it is (machines may compare it); a long one as the 'given:' line shows it:
+        # shortened, or null when the message already shows it.
         "value": issue.value
         if issue.value is None or len(format_value(issue.value)) <= ECHO_LIMIT
-        else format_value(issue.value),
+        else issue.given(),
         "message": issue.message,
         "fix": issue.fix,
     }

@@ -144,6 +144,7 @@ YAML_CASES = [
     ),
     config("bad-explicit-float", "network:\n  az_count: !!float many\n", "cannot be read as !!float"),
     config("bad-explicit-bool", "network:\n  gateway_endpoints: !!bool maybe\n", "cannot be read as !!bool"),
+    config("explicit-int-empty", "network:\n  az_count: !!int\n", "'' cannot be read as !!int"),
     config("hex-without-digits", "network:\n  az_count: 0x_\n", "cannot be read as !!int"),
     config("int-too-long", f"network:\n  az_count: {HUGE_DIGITS}\n", "cannot be read as !!int", SHORTENED),
     config("top-level-list", "- project\n- network\n", "must be a mapping of sections", "not a list"),
@@ -348,6 +349,13 @@ PATH_CASES = [
     ),
     run("out-nul", "hello", "--out", "a\0b", expect=("NUL character",)),
     run("out-long-name", "hello", "--out", f"d/{LONG_NAME}", expect=(f"longer than {NAME_MAX_BYTES} bytes",)),
+    run(
+        "out-unknown-user",
+        "hello",
+        "--out",
+        "~no-such-user-here/runs",
+        expect=("'~no-such-user-here' names no user",),
+    ),
     run("out-broken-link", "hello", "--out", "link", expect=("broken link",), setup=_broken_link("link")),
     run(
         "ckpt-under-file",

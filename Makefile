@@ -31,7 +31,7 @@ help: ## list the targets
 # Stamps make a second `make setup` a no-op: each step reruns only when its
 # inputs (the lock files) change.
 .PHONY: setup
-setup: os-packages $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp ## install everything (idempotent)
+setup: os-packages $(VENV)/.stamp $(CHECKOV_VENV)/.stamp node_modules/.stamp lambda-deps ## install everything (idempotent)
 
 # Open MPI and an SSH server for the MPI launcher's two-node loopback tests, from the OS's packages
 # where the machine lets us (root with apt-get); elsewhere those tests skip and say what is missing.
@@ -56,6 +56,13 @@ $(CHECKOV_VENV)/.stamp: requirements/checkov.txt
 	@echo "setup: installing checkov into $(CHECKOV_VENV) (requirements/checkov.txt)"
 	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@touch $@
+
+# Native packages of the stacks' Lambda functions (cryptography for the TLS bundle), wheels for the
+# Lambda runtime from PyPI (pip --platform, no Docker), into .build/lambda-deps/<name>-<hash of the
+# pins and runtime>/: synthesis reads them there. A no-op when that directory exists (stacks/lambda_deps.py).
+.PHONY: lambda-deps
+lambda-deps: $(VENV)/.stamp
+	@$(BIN)/python -m stacks.lambda_deps
 
 node_modules/.stamp: package.json package-lock.json
 	@echo "setup: npm ci (CDK CLI $$(node -p 'require("./package.json").devDependencies["aws-cdk"]'))"
@@ -155,4 +162,4 @@ clean: ## remove build outputs (keeps the environments)
 
 .PHONY: distclean
 distclean: clean ## remove build outputs and every installed environment
-	@rm -rf $(VENV) $(CHECKOV_VENV) node_modules
+	@rm -rf $(VENV) $(CHECKOV_VENV) node_modules .build

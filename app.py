@@ -12,6 +12,7 @@ from aws_cdk import App
 
 from mlhpc.config import ConfigError, Level, load_config_with_warnings
 from mlhpc.config.hpc import workload_placement
+from mlhpc.errors import MlhpcError
 from stacks.assembly import build_app
 from workloads.registry import all_specs
 
@@ -33,7 +34,15 @@ def main() -> int:
         return 1
     for issue in warnings:
         print(issue.render(chosen), file=sys.stderr)
-    build_app(config).app.synth()
+    try:
+        build_app(config).app.synth()
+    except MlhpcError as err:  # e.g. the Lambda packages `make setup` builds are missing
+        print(f"error: {err.message}", file=sys.stderr)
+        for label, text in (("fix", err.fix), ("next", err.next_command)):
+            if text:
+                print(f"  {label}: {text}", file=sys.stderr)
+        print("Nothing was synthesized.", file=sys.stderr)
+        return 1
     return 0
 
 

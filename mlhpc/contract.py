@@ -178,3 +178,10 @@ def gpu_image_parameter(project: str) -> str:
 def inferentia_image_parameter(project: str) -> str:
     """Return the SSM parameter ImageStack's distribution writes the Inferentia image id to."""
     return f"/{project}/ami/inferentia"
+
+
+# Workload Jobs on the EKS cluster (`mlhpc submit --backend eks`): InferenceStack gives this service
+# account of this namespace the job role through EKS Pod Identity, and every Job's pod runs as it.
+# (The nodes' IMDS hop limit is 1, so a pod without it would have no AWS credentials at all.)
+EKS_JOB_NAMESPACE = "default"
+EKS_JOB_SERVICE_ACCOUNT = "mlhpc-jobs"

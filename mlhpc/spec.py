@@ -25,6 +25,13 @@ class Backend(StrEnum):
     EKS = "eks"
 
 
+class Launcher(StrEnum):
+    """How a workload's ranks start on a node."""
+
+    TORCH = "torch"  # one process per rank: torchrun's variables (batch_launch, Ray actors, Indexed pods)
+    MPI = "mpi"  # one process per node, which starts the ranks with mpirun (workloads.common.mpi_launch)
+
+
 class WorkloadArgs(BaseModel):
     """Base class of a workload's arguments: frozen, no unknown keys, typed ranges.
 
@@ -135,12 +142,32 @@ class WorkloadSpec(BaseModel):
         "sets it on Batch and EKS and mounts it as SageMaker's `training` channel.",
     )
     input_required: bool = Field(default=False, description="The job cannot run without an input.")
+    launcher: Launcher = Field(
+        default=Launcher.TORCH,
+        description="torch: the runner starts each rank; mpi: it starts one process per node with the ranks "
+        "per node as --nproc-per-node (`mlhpc run --workers N`: one node of N), which runs mpirun.",
+    )
+    mpi_when: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments that make a run an MPI one (e.g. {'backend': 'mpi'}): its ranks then start "
+        "as launcher=mpi's do. Empty: always `launcher`.",
+    )
+    program_arg: str | None = Field(
+        default=None,
+        description="The argument that takes the words after `--` on the command line (`mlhpc run|submit "
+        "WORKLOAD -- PROGRAM ...`), shell-quoted into one string: the user's own program.",
+    )
     demo_args: dict[str, Any] = Field(default_factory=dict, description="Overrides for `make demo` size.")
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
         if self.input_arg is not None and self.input_arg not in self.args.model_fields:
             raise ValueError(f"input_arg {self.input_arg!r} is not an argument of {self.name}")
+        unknown = [key for key in self.mpi_when if key not in self.args.model_fields]
+        if unknown:
+            raise ValueError(f"mpi_when names {unknown}, which are not arguments of {self.name}")
+        if self.program_arg is not None and self.program_arg not in self.args.model_fields:
+            raise ValueError(f"program_arg {self.program_arg!r} is not an argument of {self.name}")
         if self.input_required and self.input_arg is None:
             raise ValueError("input_required needs input_arg: the argument the input is given in")
         if self.default_backend not in self.backends:
@@ -149,6 +176,12 @@ class WorkloadSpec(BaseModel):
             )
         self.args.model_validate(self.demo_args)
         return self
+
+    def launcher_for(self, args: WorkloadArgs) -> Launcher:
+        """Return how the ranks of a run with these arguments start (``launcher``, or MPI per ``mpi_when``)."""
+        if self.mpi_when and all(getattr(args, key) == value for key, value in self.mpi_when.items()):
+            return Launcher.MPI
+        return self.launcher
 
     @property
     def multi_node(self) -> bool:

@@ -79,6 +79,7 @@ def build_app(
         description="mlhpc: S3 buckets, EFS and FSx for Lustre",
         env=env,
         config=config.storage,
+        project=project.name,
         vpc=network.vpc,
         compute_subnet=compute_subnet,
     )
@@ -180,6 +181,7 @@ def _storage_refs(storage: StorageStack) -> StorageRefs:
         checkpoints=storage.checkpoints,
         data_access_policy=storage.data_access_policy,
         efs_client_security_group=storage.efs_client_security_group,
+        efs_root_role_path=storage.efs_root_role_path,
         efs=storage.efs,
         lustre=storage.lustre,
     )

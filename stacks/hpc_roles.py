@@ -35,10 +35,12 @@ class ClusterRoles(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         # Nodes: join ECS, be reachable through SSM (no SSH keys anywhere), mount EFS with IAM.
+        # The path is the one StorageStack's file system policy allows root access to.
         self.instance = iam.Role(
             self,
             "Instance",
             description="mlhpc Batch nodes",
+            path=storage.efs_root_role_path,
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             managed_policies=[
                 iam.ManagedPolicy.from_aws_managed_policy_name(
@@ -51,7 +53,12 @@ class ClusterRoles(Construct):
             self.instance.add_to_policy(
                 iam.PolicyStatement(
                     sid="MountEfs",
-                    actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                    # root: the nodes mount the file system's root at /efs for containers running as root
+                    actions=[
+                        "elasticfilesystem:ClientMount",
+                        "elasticfilesystem:ClientWrite",
+                        "elasticfilesystem:ClientRootAccess",
+                    ],
                     resources=[storage.efs.file_system_arn],
                 )
             )

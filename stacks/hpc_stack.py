@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -33,6 +31,7 @@ from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.node_setup import node_user_data
 from stacks.constructs.queue_metrics import QueueMetrics
 from stacks.constructs.retention import retention
+from stacks.constructs.topic_target import TopicTarget, allow_rule_to_publish
 from stacks.hpc_roles import ClusterRoles
 from stacks.refs import NetworkRefs, StorageRefs
 
@@ -99,15 +98,6 @@ class HpcStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )  # fmt: skip
         allow_cloudwatch_logs(self.key, resource="*")
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowEventBridgeToPublishEncrypted",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            )
-        )
         self.job_logs = logs.LogGroup(
             self, "JobLogs", encryption_key=self.key, retention=retention(config.job_log_retention_days),
             removal_policy=RemovalPolicy.RETAIN,
@@ -308,16 +298,24 @@ class HpcStack(Stack):
         if config.alarm_email:
             self.alerts.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         queue_arns = [q.job_queue_arn for q in self.queues.values()]
+        # Named, so that the topic's and the key's grants can name this rule's ARN (see topic_target).
+        failed_rule_name = f"{self.stack_name}-job-failed"
         self.failed_rule = events.Rule(
             self,
             "JobFailed",
+            rule_name=failed_rule_name,
             description="A job in an mlhpc queue FAILED",
             event_pattern=events.EventPattern(
                 source=["aws.batch"],
                 detail_type=["Batch Job State Change"],
                 detail={"status": ["FAILED"], "jobQueue": queue_arns},
             ),
-            targets=[targets.SnsTopic(self.alerts)],
+            targets=[TopicTarget(self.alerts)],
+        )
+        allow_rule_to_publish(
+            topic=self.alerts,
+            key=self.key,
+            rule_arn=self.format_arn(service="events", resource="rule", resource_name=failed_rule_name),
         )
 
         def count(rule: events.Rule, label: str) -> cloudwatch.Metric:

@@ -82,6 +82,7 @@ class InferenceStack(Stack):
         self._add_node_groups(config, subnets)
         self._add_neuron_plugins(config)
         self._add_service(config, project, storage, image_tag=image_tag, repository=repository)
+        self._add_job_identity(storage)
         self._acknowledge_framework(cluster_name)
 
     def _add_key_and_logs(self, config: InferenceConfig, cluster_name: str) -> None:
@@ -203,6 +204,33 @@ class InferenceStack(Stack):
             service_account=self.settings.service_account, role_arn=self.service_role.role_arn,
         )  # fmt: skip
         association.node.add_dependency(self.cluster.eks_pod_identity_agent)
+
+    def _add_job_identity(self, storage: StorageRefs) -> None:
+        """The service account workload Jobs run as, given the job role (the data, nothing else) by Pod Identity."""
+        self.job_role = iam.Role(
+            self,
+            "EksJobRole",
+            description="mlhpc workload Jobs on EKS (Pod Identity): read datasets, write results and checkpoints",
+            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
+        )
+        self.job_role.add_managed_policy(storage.data_access_policy)
+        account = self.cluster.add_manifest(
+            "JobServiceAccount",
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": contract.EKS_JOB_SERVICE_ACCOUNT,
+                    "namespace": contract.EKS_JOB_NAMESPACE,
+                    "labels": {"app.kubernetes.io/managed-by": "mlhpc"},
+                },
+            },
+        )
+        association = eks.CfnPodIdentityAssociation(
+            self, "JobPodIdentity", cluster_name=self.cluster.cluster_name, namespace=contract.EKS_JOB_NAMESPACE,
+            service_account=contract.EKS_JOB_SERVICE_ACCOUNT, role_arn=self.job_role.role_arn,
+        )  # fmt: skip
+        association.node.add_dependency(self.cluster.eks_pod_identity_agent, account)
 
     def _nodegroup(
         self,

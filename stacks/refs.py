@@ -45,6 +45,7 @@ class StorageRefs:
     checkpoints: s3.IBucket
     data_access_policy: iam.IManagedPolicy  # read datasets, read/write results and checkpoints
     efs_client_security_group: ec2.ISecurityGroup
+    efs_root_role_path: str  # IAM path of the roles the file system policy lets mount EFS as root
     efs: efs.IFileSystem | None = None
     lustre: LustreScratch | None = None
 

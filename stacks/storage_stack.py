@@ -35,7 +35,8 @@ class StorageStack(Stack):
     """Buckets (datasets, results, checkpoints), EFS (/efs) and FSx for Lustre (/fsx).
 
     Attributes for other stacks: ``key``, ``datasets``, ``results``, ``checkpoints``
-    (buckets), ``efs`` and ``efs_client_security_group``, ``lustre`` (or None).
+    (buckets), ``efs``, ``efs_client_security_group`` and ``efs_root_role_path`` (the IAM path
+    of roles that may mount EFS as root), ``lustre`` (or None).
     """
 
     def __init__(
@@ -44,11 +45,15 @@ class StorageStack(Stack):
         construct_id: str,
         *,
         config: StorageConfig,
+        project: str,
         vpc: ec2.IVpc,
         compute_subnet: ec2.ISubnet,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # Roles under this IAM path may mount EFS as root (the file system policy below); HpcStack
+        # puts its node role there. A path, not a role ARN: the roles live in stacks deployed later.
+        self.efs_root_role_path = f"/{project}/efs-root/"
         bucket_removal = removal_policy(config.buckets.removal_policy)
         self.key = kms.Key(
             self,
@@ -210,7 +215,12 @@ class StorageStack(Stack):
             else efs.ThroughputMode.BURSTING,
             lifecycle_policy=_IA[ia] if ia else None,
             removal_policy=removal_policy(config.efs.removal_policy),
+            # Leaves out CDK's default statement, which lets *any* principal of any account that
+            # reaches a mount target write as root; the statements below allow less. Anonymous
+            # clients (mounted without `iam`) are still refused: no Allow below matches them.
+            allow_anonymous_access=True,
         )
+        # In a file system policy "*" as the resource means this file system.
         # Deny every request not made over TLS: /efs is mounted with `-o tls`.
         file_system.add_to_resource_policy(
             iam.PolicyStatement(
@@ -220,6 +230,34 @@ class StorageStack(Stack):
                 actions=["*"],
                 resources=["*"],
                 conditions={"Bool": {"aws:SecureTransport": "false"}},
+            )
+        )
+        # Mount and write: principals of this account whose own IAM policy allows it (the node
+        # role's MountEfs statement; /efs is mounted with `-o iam`), through a mount target only.
+        through_mount_target = {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
+        file_system.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="MountAndWriteFromThisAccount",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                resources=["*"],
+                conditions=through_mount_target,
+            )
+        )
+        # Root (no root squashing) only for roles under efs_root_role_path: the Batch nodes mount
+        # the file system's root at /efs, and their containers run as root.
+        file_system.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RootAccessForNodeRoles",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["elasticfilesystem:ClientRootAccess"],
+                resources=["*"],
+                conditions={
+                    **through_mount_target,
+                    "ArnLike": {
+                        "aws:PrincipalArn": f"arn:{self.partition}:iam::{self.account}:role{self.efs_root_role_path}*"
+                    },
+                },
             )
         )
         for name, path in (("Home", "/home"), ("Shared", "/shared")):

@@ -60,3 +60,25 @@ def test_app_with_a_bad_config_exits_1_without_traceback(tmp_path: Path) -> None
     assert "NET001" in proc.stderr
     assert "nothing was synthesized" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_app_without_the_lambda_packages_names_make_setup_without_traceback(tmp_path: Path) -> None:
+    env = cli_env()
+    env["MLHPC_CONFIG"] = str(
+        REPO / "config" / "examples" / "analytics-studio.yaml"
+    )  # the TLS bundle's function
+    env["MLHPC_LAMBDA_DEPS"] = str(tmp_path / "not-built")
+    env["CDK_OUTDIR"] = str(tmp_path / "cdk.out")
+    proc = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "self-signed TLS bundle Lambda function needs cryptography==" in proc.stderr
+    assert str(tmp_path / "not-built") in proc.stderr and "fix: run `make setup`" in proc.stderr
+    assert "Nothing was synthesized." in proc.stderr and "Traceback" not in proc.stderr

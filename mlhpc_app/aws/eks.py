@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mlhpc import invocation
+from mlhpc import contract, invocation
 from mlhpc.errors import BackendUnsupported, JobNotFound
 from mlhpc.invocation import RENDEZVOUS_PORT, RESUMABLE_EXIT_CODE
 from mlhpc.spec import Efa, WorkloadArgs, WorkloadSpec
@@ -43,6 +43,13 @@ def render(
 ) -> list[dict[str, Any]]:
     """Return the Kubernetes objects (Service if multi-node, then Job) for one run."""
     count = nodes or spec.resources.nodes
+    if namespace != contract.EKS_JOB_NAMESPACE:
+        raise BackendUnsupported(
+            f"namespace {namespace!r} has no service account with AWS credentials: Jobs run as "
+            f"{contract.EKS_JOB_SERVICE_ACCOUNT} in {contract.EKS_JOB_NAMESPACE!r}, which InferenceStack gives "
+            "the job role through EKS Pod Identity (without it a pod cannot read or write S3)",
+            fix=f"drop --namespace (or pass --namespace {contract.EKS_JOB_NAMESPACE})",
+        )
     if count > 1 and not spec.distributed:
         raise BackendUnsupported(
             f"{spec.name} is not distributed; it cannot run on {count} pods", fix="drop --nodes"
@@ -94,6 +101,8 @@ def render(
     if count > 1:
         container["ports"] = [{"containerPort": RENDEZVOUS_PORT, "name": "rendezvous"}]
     pod: dict[str, Any] = {
+        # the account InferenceStack gives the job role by Pod Identity: the pod's only AWS credentials
+        "serviceAccountName": contract.EKS_JOB_SERVICE_ACCOUNT,
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{res.shm_size_mib}Mi"}}],

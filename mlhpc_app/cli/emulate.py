@@ -13,9 +13,11 @@ from mlhpc.errors import JobFailed
 from mlhpc_app.cli.aws_options import CONFIG_OPTION, SETS_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
+from mlhpc_app.cli.workload_args import PROGRAM_CONTEXT, with_program
 from mlhpc_app.emulate.batch import DEFAULT_WORKDIR, Emulation, emulate_batch
 from mlhpc_app.emulate.runtime import last_lines
 from mlhpc_app.emulate.sagemaker import emulate_sagemaker
+from workloads import registry
 
 app = typer.Typer(
     help="Run a job on this machine as the service would, from the synthesized stacks (no AWS account).",
@@ -46,9 +48,10 @@ def _synth_note(quiet: bool) -> Callable[[], None]:
     return note
 
 
-@app.command("batch")
+@app.command("batch", context_settings=PROGRAM_CONTEXT)
 @handle_errors
 def batch(
+    ctx: typer.Context,
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     nodes: int | None = typer.Option(
@@ -109,7 +112,7 @@ def batch(
 
     em = emulate_batch(
         workload,
-        sets=sets,
+        sets=with_program(registry.get(workload), list(sets), list(ctx.args)),
         demo=demo,
         nodes=nodes,
         queue_kind=queue.value if queue else None,
@@ -158,7 +161,12 @@ def sagemaker(
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     nodes: int | None = typer.Option(
-        None, "--nodes", "-n", min=1, max=1, help="Instances (one is emulated)."
+        None,
+        "--nodes",
+        "-n",
+        min=1,
+        max=16,
+        help="Instances (default: the spec's); each host algo-K a local process with its own /etc/hosts.",
     ),
     sets: list[str] = SETS_OPTION,
     demo: bool = typer.Option(
@@ -183,7 +191,7 @@ def sagemaker(
 
         mlhpc emulate sagemaker hello --demo
 
-        mlhpc emulate sagemaker pinn --nodes 1 --demo
+        mlhpc emulate sagemaker pinn --nodes 2 --demo
     """
     em = emulate_sagemaker(
         workload, sets=sets, demo=demo, nodes=nodes, config=config, workdir=workdir, assembly_dir=assembly
@@ -197,12 +205,23 @@ def sagemaker(
             f"(exit code {em.attempt.exit_code}, {em.attempt.duration_s:.1f} s)"
         )
         console.print(f"model: {em.model_uri} (moto), unpacked in {em.local_model}")
+        for note in em.notes:
+            console.print(f"[dim]note: {note}[/]")
+    ended = em.attempt.logs[em.attempt.ended_by or 0]
     if em.status != "Completed":
         raise JobFailed(
-            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status}",
+            f"emulated training job {summary['job_name']} ({em.spec.name}) {em.status} on {summary['ended_by']}",
             reason=em.failure_reason.strip() or "(no output/failure written)",
-            last_lines=last_lines(em.attempt.logs[0]),
-            fix=f"read the log above (all of it: {em.attempt.logs[0]})",
+            last_lines=last_lines(ended),
+            fix=f"read the log above (all of it: {ended})",
+        )
+    if em.clashes:
+        raise JobFailed(
+            f"emulated training job {summary['job_name']} completed, but several hosts wrote "
+            f"{', '.join(em.clashes)}",
+            reason="SageMaker aggregates every host's model/ and output/data/ into one tar: one file would replace the other",
+            last_lines=[],
+            fix="write the outputs on one host only (rank 0: the workloads' ctx.is_main)",
         )
     if em.missing:
         raise JobFailed(
@@ -217,7 +236,23 @@ def sagemaker(
 @handle_errors
 def eks(
     *,
-    workload: str = typer.Argument(..., help="Workload with a service Deployment (bert)."),
+    workload: str = typer.Argument(
+        ..., help="A workload: its service Deployment (bert) or the Job `mlhpc submit --backend eks` applies."
+    ),
+    job: bool = typer.Option(
+        False, "--job", help="Run the workload's Job even where it has a service Deployment (bert)."
+    ),
+    nodes: int | None = typer.Option(
+        None, "--nodes", "-n", min=1, max=16, help="Job: pods (an Indexed Job), each a local process."
+    ),
+    sets: list[str] = SETS_OPTION,
+    demo: bool = typer.Option(False, "--demo", help="Job: the workload's demo-size arguments (then --set)."),
+    reclaim_after: float | None = typer.Option(
+        None,
+        "--reclaim-after",
+        min=0.0,
+        help="Job: rehearse a node drain, SIGTERM to every pod SECONDS in (exit 143 is replaced and resumes).",
+    ),
     requests: int | None = typer.Option(
         None, "--requests", "-r", min=0, max=10_000, help="Requests sent once the pod is ready (default 5)."
     ),
@@ -245,7 +280,14 @@ def eks(
     config: Path | None = CONFIG_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Run the service's Deployment, as InferenceStack would apply it, as one pod here, as the kubelet would.
+    """Run a workload's pods here as Kubernetes would: the service's Deployment, or the workload's Job.
+
+    A workload without a service (or with --job) runs the Job `mlhpc submit --backend eks` applies:
+    one pod per index with the job role's credentials from Pod Identity, replaced as the Job
+    controller would (backoffLimit, the pod failure policy, activeDeadlineSeconds); exit 1 unless
+    the Job completes with the spec's outputs at the results URI (moto S3).
+
+    The service:
 
     The manifest comes from the synthesized InferenceStack when the config enables it, else it is
     rendered by the stack's own code from the config's inference section. The container runs with
@@ -258,12 +300,20 @@ def eks(
         mlhpc emulate eks bert
 
         mlhpc emulate eks bert --requests 20 --probe-scale 0.2 --output json
+
+        mlhpc emulate eks hello --demo --nodes 2 --config config/examples/inferentia-bert.yaml
     """
-    from mlhpc_app.emulate.eks import DEFAULT_REQUESTS, emulate_eks
+    from mlhpc_app.emulate.eks import DEFAULT_REQUESTS, emulate_eks, has_service
 
     quiet = output is OutputFormat.JSON
 
     synth_note = _synth_note(quiet)
+    if job or not has_service(workload):
+        _eks_job(
+            workload, sets=sets, demo=demo, nodes=nodes, reclaim_after=reclaim_after, config=config,
+            workdir=workdir, assembly=assembly, output=output, on_synth=synth_note,
+        )  # fmt: skip
+        return
 
     em = emulate_eks(
         workload,
@@ -296,3 +346,58 @@ def eks(
         )
     if not quiet:
         console.print("[bold green]PASSED[/]: ready, answered, live, stopped within its grace")
+
+
+def _eks_job(
+    workload: str,
+    *,
+    sets: list[str],
+    demo: bool,
+    nodes: int | None,
+    reclaim_after: float | None,
+    config: Path | None,
+    workdir: Path,
+    assembly: Path | None,
+    output: OutputFormat,
+    on_synth: Callable[[], None],
+) -> None:
+    from mlhpc_app.emulate.eks_job import emulate_eks_job
+
+    em = emulate_eks_job(
+        workload, sets=sets, demo=demo, nodes=nodes, config=config, workdir=workdir, assembly_dir=assembly,
+        reclaim_after_s=reclaim_after, on_synth=on_synth,
+    )  # fmt: skip
+    if output is OutputFormat.JSON:
+        print_json(em.to_dict())
+    else:
+        table = Table(title=f"{em.spec.name}: emulated Job {em.namespace}/{em.job_name}")
+        for column in ("round", "pods (index: exit code)", "seconds"):
+            table.add_column(column)
+        for r in em.rounds:
+            table.add_row(
+                str(r.number), ", ".join(f"{i}: {c}" for i, c in r.nodes.items()), f"{r.duration_s:.1f}"
+            )
+        console.print(table)
+        for note in em.notes:
+            console.print(f"[dim]note:[/] {note}")
+        console.print(f"outputs: {em.out_uri} (moto), copied to {em.local_outputs}")
+    last = em.rounds[-1]
+    failing = next((i for i, c in last.nodes.items() if c not in (0, None)), min(last.nodes))
+    if em.status != "Complete":
+        raise JobFailed(
+            f"emulated Job {em.namespace}/{em.job_name} ({em.spec.name}) Failed: {em.reason} after "
+            f"{len(em.rounds)} round(s) of pods",
+            reason=em.reason,
+            last_lines=[f"[pod {failing}] {line}" for line in last_lines(last.logs[failing])],
+            fix=f"read the pod's log above (all of it: {last.logs[failing]})",
+        )
+    if em.missing:
+        raise JobFailed(
+            f"emulated Job {em.namespace}/{em.job_name} ({em.spec.name}) completed, but "
+            f"{', '.join(em.missing)} is not at {em.out_uri}",
+            reason="outputs missing",
+            last_lines=last_lines(last.logs[min(last.logs)]),
+            fix=f"the spec's outputs are {', '.join(em.spec.outputs)}; write them under --out",
+        )
+    if output is not OutputFormat.JSON:
+        console.print(f"[bold green]COMPLETE[/]. next: mlhpc submit {em.spec.name} --backend eks")

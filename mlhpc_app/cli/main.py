@@ -9,6 +9,7 @@ import typer
 from mlhpc_app.cli import demo, emulate, image, job_commands, submit, validate
 from mlhpc_app.cli import run as run_command
 from mlhpc_app.cli.output import err_console
+from mlhpc_app.cli.workload_args import PROGRAM_CONTEXT
 
 EXIT_USER_ERROR = 1
 EXIT_BUG = 70  # EX_SOFTWARE: an mlhpc bug, not the user's mistake
@@ -33,9 +34,9 @@ app = typer.Typer(
 )
 app.command("validate")(validate.validate)
 app.command("demo")(demo.demo)
-app.command("run")(run_command.run)
+app.command("run", context_settings=PROGRAM_CONTEXT)(run_command.run)
 app.add_typer(emulate.app, name="emulate")
-app.command("submit")(submit.submit)
+app.command("submit", context_settings=PROGRAM_CONTEXT)(submit.submit)
 app.command("status")(job_commands.status)
 app.command("logs")(job_commands.logs)
 app.command("cancel")(job_commands.cancel)

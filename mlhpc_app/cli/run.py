@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -14,12 +15,12 @@ from rich.table import Table
 
 from mlhpc.errors import BackendUnsupported, MlhpcError, echo
 from mlhpc.invocation import CHECKPOINT_OPTION, NO_RESUME_OPTION, OUT_OPTION, RESUMABLE_EXIT_CODE
-from mlhpc.spec import Backend
+from mlhpc.spec import Backend, Launcher
 from mlhpc_app.cli.aws_options import SETS_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.locations import check_location
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
-from mlhpc_app.cli.workload_args import parse_sets
+from mlhpc_app.cli.workload_args import parse_sets, with_program
 from workloads import registry
 from workloads.common.storage import is_s3
 
@@ -60,8 +61,6 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
 
 def _show_dry_run(job: LocalRun, output: OutputFormat) -> None:
     """Print what `mlhpc run` would start (a LocalRun), having started and written nothing."""
-    import shlex
-
     from mlhpc import invocation
 
     argv = [*invocation.entrypoint(job.spec), *job.argv()]
@@ -70,7 +69,7 @@ def _show_dry_run(job: LocalRun, output: OutputFormat) -> None:
             {
                 "dry_run": True,
                 "workload": job.spec.name,
-                "workers": job.workers,
+                "workers": job.nproc_per_node or job.workers,
                 "argv": argv,
                 "out": job.out,
                 "checkpoint_dir": job.checkpoint_dir,
@@ -78,13 +77,17 @@ def _show_dry_run(job: LocalRun, output: OutputFormat) -> None:
             }
         )
         return
-    where = "in this process" if job.workers == 1 else f"on each of {job.workers} Ray actors"
+    if job.nproc_per_node:
+        where = f"in this process, its mpirun starting {job.nproc_per_node} ranks"
+    else:
+        where = "in this process" if job.workers == 1 else f"on each of {job.workers} Ray actors"
     console.print(f"would run {where}: {shlex.join(argv)}", markup=False, highlight=False)
     console.print("nothing was run or written; drop --dry-run to run it.")
 
 
 @handle_errors
 def run(
+    ctx: typer.Context,
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     sets: list[str] = SETS_OPTION,
@@ -127,6 +130,8 @@ def run(
 
         mlhpc run hello --demo --output json
 
+        mlhpc run mpi --workers 2 -- python -m workloads.mpi.demo
+
         mlhpc run superradiance --demo --set N=4 --dry-run
     """
     from mlhpc_app.runner.local import LocalRun, new_run_id
@@ -138,6 +143,7 @@ def run(
             f"{workload} does not run locally (backends: {', '.join(sorted(spec.backends))})",
             fix=f"submit it instead: mlhpc submit {workload}",
         )
+    sets = with_program(spec, list(sets), list(ctx.args))
     if workers > 1 and not spec.distributed:
         raise BackendUnsupported(
             f"{workload} is not a distributed workload; --workers {workers} would run {workers} copies of one job",
@@ -156,10 +162,12 @@ def run(
             checkpoint_dir,
             fix="give a directory you can write, or an s3:// prefix (default: OUT/checkpoints)",
         )
+    mpi = spec.launcher_for(args) is Launcher.MPI  # one process, whose mpirun starts the ranks
     job = LocalRun(
         spec=spec,
         args=args,
-        workers=workers,
+        workers=1 if mpi else workers,
+        nproc_per_node=workers if mpi else None,
         out=out_dir,
         run_id=run_id,
         checkpoint_dir=checkpoint_dir,
@@ -176,7 +184,11 @@ def run(
                 f"cannot use {OUT_OPTION} {echo(out_dir)}: {err.strerror or err}", fix=out_fix
             ) from None
     if output is OutputFormat.TABLE:
-        where = "in this process" if workers == 1 else f"as {workers} Ray actors"
+        where = (
+            f"as {workers} MPI ranks (mpirun)"
+            if mpi
+            else ("in this process" if workers == 1 else f"as {workers} Ray actors")
+        )
         console.print(f"[bold]{spec.name}[/] run {run_id} {where} -> {out_dir}/")
     started = time.perf_counter()
     if output is OutputFormat.JSON:
@@ -221,7 +233,9 @@ def run(
         for plot in plots:
             console.print(f"plot: {plot}")
         console.print(
-            f"outputs: {out_dir}/  next: mlhpc submit {spec.name}" + "".join(f" --set {s}" for s in sets)
+            f"outputs: {out_dir}/  next: mlhpc submit {spec.name}"
+            + "".join(f" --set {s}" for s in sets[: len(sets) - bool(ctx.args)])
+            + (f" -- {shlex.join(ctx.args)}" if ctx.args else "")
         )
     elif not metrics and not remote:
         err_console.print(f"note: {spec.name} wrote no metrics.json in {out_dir}")

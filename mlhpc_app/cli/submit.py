@@ -28,7 +28,7 @@ from mlhpc_app.cli.aws_options import (
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.follow import follow, summary_table
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
-from mlhpc_app.cli.workload_args import parse_sets
+from mlhpc_app.cli.workload_args import parse_sets, with_program
 from workloads import registry
 
 # The choices of --backend: the backends that implement the interface (mlhpc_app.backends.BACKENDS).
@@ -46,6 +46,7 @@ def _next_commands(job_id: str) -> list[str]:
 
 @handle_errors
 def submit(
+    ctx: typer.Context,
     *,
     workload: str = typer.Argument(..., help="Workload name (`mlhpc list --workloads` shows them)."),
     backend: RemoteBackend | None = typer.Option(
@@ -116,11 +117,15 @@ def submit(
         mlhpc submit qnn --set dataset=mnist --input s3://DATASETS/mnist/
 
         mlhpc submit hello --backend eks --dry-run
+
+        mlhpc submit mpi --nodes 4 -- python /efs/train.py -g
     """
     spec = registry.get(workload)
     tgt = target(config, region, profile)
     be = backends.for_submit(tgt, spec, workload_spec.Backend(backend.value) if backend else None)
-    args = parse_sets(spec, sets, base=dict(spec.demo_args) if demo else None)
+    args = parse_sets(
+        spec, with_program(spec, list(sets), list(ctx.args)), base=dict(spec.demo_args) if demo else None
+    )
     if nodes and nodes > 1 and not spec.distributed:
         raise BackendUnsupported(
             f"{spec.name} is not a distributed workload; --nodes {nodes} would run {nodes} copies of one job",

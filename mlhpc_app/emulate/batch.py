@@ -15,8 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,7 @@ def emulate_batch(
             queue_name=queue.rpartition("/")[2],
             environment_name=_environment_name(describer, queue, cluster.ask_of(definition, n)),
         )
-        with _identity(url, dep.region, role) as credentials:
+        with iam.identity(url, dep.region, role) as credentials:
             job = runtime.run_job(
                 definition, request, img, dataclasses.replace(layout, credentials=credentials),
                 ranks_per_node=ranks_per_node, reclaim_after_s=reclaim_after_s,
@@ -165,7 +164,7 @@ def emulate_batch(
         missing = (
             s3.missing(url, dep.region, sub.out_uri, spec.outputs) if job.succeeded else list(spec.outputs)
         )
-        _download(url, dep.region, sub.out_uri, local)
+        download_outputs(url, dep.region, sub.out_uri, local)
     return Emulation(
         spec=spec,
         request=request,
@@ -179,17 +178,8 @@ def emulate_batch(
     )
 
 
-@contextmanager
-def _identity(url: str, region: str, role: iam.RolePolicies | None) -> Iterator[dict[str, str] | None]:
-    """Yield the job role's credentials with IAM enforced for the run (None: no role, no enforcement)."""
-    if role is None:
-        yield None
-        return
-    with iam.as_role(url, region, role, s3.FAKE_CREDENTIALS) as ids:
-        yield ids.job
-
-
-def _download(url: str, region: str, prefix_uri: str, local: Path) -> None:
+def download_outputs(url: str, region: str, prefix_uri: str, local: Path) -> None:
+    """Download the outputs under an s3:// prefix of the moto server, each key resolved under ``local``."""
     from mlhpc_app.aws.stacks import split_s3
 
     bucket, prefix = split_s3(prefix_uri)

@@ -254,6 +254,11 @@ class ServiceEmulation:
         return str(spec["containers"][0].get("image", ""))
 
 
+def has_service(workload: str) -> bool:
+    """True when the workload has a service Deployment to emulate (else its pods are a Job's)."""
+    return workload in _services()
+
+
 def _service(spec: WorkloadSpec) -> Service:
     services = _services()
     if Backend.EKS not in spec.backends or spec.name not in services:

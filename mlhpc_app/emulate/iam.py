@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlhpc.errors import MlhpcError
+from mlhpc_app.emulate import s3
 from mlhpc_app.emulate.template import Assembly
 
 ADMIN_USER = "mlhpc-emulator"
@@ -191,3 +192,13 @@ def as_role(url: str, region: str, role: RolePolicies, bootstrap: dict[str, str]
         yield Identities(job=job, admin=admin)
     finally:
         _set_auth(url, "inf")
+
+
+@contextmanager
+def identity(url: str, region: str, role: RolePolicies | None) -> Iterator[dict[str, str] | None]:
+    """Yield a job role's credentials with IAM enforced for the block (None: no role, no enforcement)."""
+    if role is None:
+        yield None
+        return
+    with as_role(url, region, role, s3.FAKE_CREDENTIALS) as ids:
+        yield ids.job

@@ -567,6 +567,7 @@ def pod_start(
     probe_scale: float = 1.0,
     rewrites: Rewrites = Rewrites(),
     free_port: Callable[[], int] | None = None,
+    name: str | None = None,
 ) -> PodStart:
     """Return how the Deployment's pod starts here: argv, env, directories, ports, probes and grace.
 
@@ -586,7 +587,7 @@ def pod_start(
         )
     (container,) = containers
     namespace = str(deployment["metadata"].get("namespace", "default"))
-    name = pod_name(deployment)
+    name = name or pod_name(deployment)
     pod_dir = root / f"{namespace}-{name}"
     identity = PodIdentity(
         name=name, namespace=namespace, uid=hashlib.sha256(name.encode()).hexdigest()[:32],

@@ -38,22 +38,27 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlhpc.errors import MlhpcError
 from mlhpc.invocation import LAUNCH_OPTION
 from mlhpc_app.emulate.image import Image
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 10.0  # what Batch (ECS) waits between SIGTERM and SIGKILL by default is 30 s; shorter here
 ESSENTIAL_EXITED = "Essential container in task exited"
+# How an attempt ends: Batch's main node; SageMaker's every host (the first failure stops the rest);
+# a Kubernetes Job's every pod (each left to its own end: the controller stops none).
+UNTIL_MAIN, UNTIL_ALL, UNTIL_EVERY = "main", "all", "every"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 # Host variables a container would not see but an emulation on shared cores needs.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS")
@@ -87,6 +92,7 @@ class Attempt:
     reclaimed: bool = False
     timed_out: bool = False
     duration_s: float = 0.0
+    ended_by: int | None = None  # the node whose exit ended the attempt (its code is the attempt's)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the attempt for JSON output."""
@@ -99,6 +105,7 @@ class Attempt:
             "reclaimed": self.reclaimed,
             "timed_out": self.timed_out,
             "duration_s": round(self.duration_s, 2),
+            "ended_by": self.ended_by,
         }
 
 
@@ -386,8 +393,15 @@ def run_attempt(
     layout: Layout,
     limit_s: float | None,
     reclaim_after_s: float | None,
+    until: str = UNTIL_MAIN,
 ) -> Attempt:
-    """Start every node (the main node first), wait for the main node, stop the rest."""
+    """Start every node (the main node first), wait until the attempt ends, stop the rest.
+
+    ``until`` is the service's rule for the end: :data:`UNTIL_MAIN` (Batch: the main node's exit ends
+    the job and is its code), :data:`UNTIL_ALL` (SageMaker: every host exits 0, or the first that
+    fails ends the job with its code) or :data:`UNTIL_EVERY` (a Kubernetes Job: every pod runs to
+    its own end; the code is the main one's).
+    """
     ordered = sorted(starts, key=lambda s: s.index != main)
     procs: dict[int, subprocess.Popen[bytes]] = {}
     logs = {}
@@ -408,7 +422,20 @@ def run_attempt(
             logs[start.index] = start.log
         reclaimed = timed_out = False
         kill_at: float | None = None
-        while procs[main].poll() is None:
+        deciding = main
+        while True:
+            if until == UNTIL_MAIN:
+                if procs[main].poll() is not None:
+                    break
+            elif until == UNTIL_EVERY:
+                if all(p.poll() is not None for p in procs.values()):
+                    break
+            else:
+                codes = {i: p.poll() for i, p in procs.items()}
+                failed = [i for i, c in codes.items() if c not in (None, 0)]
+                if failed or all(c is not None for c in codes.values()):
+                    deciding = failed[0] if failed else main
+                    break
             now = time.monotonic() - begun
             if reclaim_after_s is not None and not reclaimed and now >= reclaim_after_s:
                 reclaimed = True  # a Spot reclaim: every node's container gets SIGTERM
@@ -428,13 +455,14 @@ def run_attempt(
         _stop(list(procs.values()), layout.grace_s)
     return Attempt(
         number=number,
-        exit_code=_exit_code(procs[main].returncode),
+        exit_code=_exit_code(procs[deciding].returncode),
         status_reason=TIMED_OUT if timed_out else ESSENTIAL_EXITED,
         nodes={i: _exit_code(p.returncode) for i, p in sorted(procs.items())},
         logs=logs,
         reclaimed=reclaimed,
         timed_out=timed_out,
         duration_s=time.monotonic() - begun,
+        ended_by=deciding,
     )
 
 
@@ -504,3 +532,45 @@ def last_lines(path: Path, count: int = 20) -> list[str]:
     if not path.is_file():
         return []
     return path.read_text(encoding="utf-8", errors="replace").splitlines()[-count:]
+
+
+class NamespacesUnavailable(MlhpcError):
+    """Processes that reach each other by name need a mount namespace each (their /etc/hosts); none is given."""
+
+
+def named_hosts(directory: Path, names: Sequence[str]) -> list[str]:
+    """Return the argv prefix that runs a process with an /etc/hosts naming ``names`` on loopback.
+
+    The names are what a container network resolves (SageMaker's ``algo-K``, a Job's pod DNS
+    names): the process gets a mount namespace of its own (``unshare``) in which /etc/hosts is this
+    machine's plus those names. Refused with :class:`NamespacesUnavailable` where no namespace is given.
+    """
+    hosts = directory / "etc-hosts"
+    current = Path("/etc/hosts").read_text(encoding="utf-8") if Path("/etc/hosts").is_file() else ""
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(f"{current.rstrip()}\n{LOOPBACK} {' '.join(names)}\n", encoding="utf-8")
+    unshare = shutil.which("unshare")
+    prefix = [
+        unshare or "unshare",
+        "--mount",
+        *(["--map-root-user"] if os.geteuid() != 0 else []),
+        "--",
+        "sh",
+        "-c",
+        'mount --bind "$0" /etc/hosts && exec "$@"',
+        str(hosts),
+    ]
+    probe = (
+        subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False, timeout=30)
+        if unshare
+        else None
+    )
+    if probe is None or probe.returncode != 0:
+        why = "unshare (util-linux) is not installed" if probe is None else probe.stderr.strip()
+        raise NamespacesUnavailable(
+            f"the emulated processes reach each other by name ({', '.join(names)}), which needs a mount "
+            f"namespace each for its /etc/hosts, and this machine refused one: {why}",
+            fix="emulate one node/instance, or run where `unshare --mount` works (as root, or with "
+            "unprivileged user namespaces enabled)",
+        )
+    return prefix

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,11 +45,16 @@ def _reset(url: str) -> None:
         pass
 
 
-def client(url: str, region: str) -> Any:
-    """Return an S3 client of the moto server."""
+def client(url: str, region: str, credentials: Mapping[str, str] | None = None) -> Any:
+    """Return an S3 client of the moto server: the emulator's own, or one with a role's credentials.
+
+    ``credentials`` are the variables a container gets (``AWS_ACCESS_KEY_ID`` ...), as
+    :func:`mlhpc_app.emulate.iam.as_role` yields them.
+    """
     import boto3
 
-    return boto3.client("s3", endpoint_url=url, region_name=region, **FAKE_CREDENTIALS)
+    keys = {name.lower(): value for name, value in credentials.items()} if credentials else FAKE_CREDENTIALS
+    return boto3.client("s3", endpoint_url=url, region_name=region, **keys)
 
 
 def missing(url: str, region: str, prefix_uri: str, names: Iterable[str]) -> list[str]:

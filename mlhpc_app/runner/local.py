@@ -61,6 +61,7 @@ class LocalRun:
     run_id: str
     checkpoint_dir: str | None = None
     resume: bool = True
+    nproc_per_node: int | None = None  # an MPI workload's ranks, started by its own mpirun
 
     def argv(self) -> list[str]:
         """Return the entrypoint's options: the non-default arguments plus the run options."""
@@ -69,7 +70,7 @@ class LocalRun:
             checkpoint_dir=self.checkpoint_dir,
             resume=self.resume,
         )
-        return invocation.options(self.spec, self.args, run)
+        return invocation.options(self.spec, self.args, run, nproc_per_node=self.nproc_per_node)
 
 
 def rank_envs(workers: int, port: int) -> list[dict[str, str]]:

@@ -20,6 +20,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.constructs.dependencies_layer import DependenciesLayer
+from stacks.lambda_deps import TLS_BUNDLE
+
 CODE = Path(__file__).resolve().parents[1] / "assets" / "tls_bundle"
 
 
@@ -73,15 +76,19 @@ class SelfSignedTlsBundle(Construct):
                 )
             },
         )
+        # cryptography (compiled code) in a layer built for the function's runtime and architecture.
+        dependencies = DependenciesLayer(self, "Dependencies", dependencies=TLS_BUNDLE)
         function = lambda_.Function(
             self,
             "Function",
             description="Generates a SELF-SIGNED TLS bundle for EMR in-transit encryption (replace for production)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=dependencies.runtime,
+            architecture=dependencies.architecture,
+            layers=[dependencies.layer],
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(CODE), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            timeout=Duration.minutes(3),
-            memory_size=1024,  # RSA key generation in pure Python: more memory is more CPU
+            timeout=Duration.minutes(1),
+            memory_size=256,  # two RSA 2048 keys from OpenSSL take well under a second
             role=role,
             log_group=log_group,
             reserved_concurrent_executions=1,

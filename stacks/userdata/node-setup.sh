@@ -54,8 +54,10 @@ fi
 if [ -n "${!EFS_ID}" ]; then
   install_if_missing mount.efs amazon-efs-utils
   mkdir -p /efs
-  # tls: encrypted in transit (the file system policy refuses anything else); iam: the
-  # instance role authorizes the mount.
+  # tls: encrypted in transit (the file system policy refuses anything else). iam: the mount
+  # is made as the instance role, which the file system policy requires: it allows mounts of
+  # this account's roles through a mount target, root access only to roles under the node
+  # role's path (StorageStack), and refuses clients mounting without IAM.
   echo "${!EFS_ID}:/ /efs efs _netdev,noresvport,tls,iam 0 0" >> /etc/fstab
   mount /efs
 fi

@@ -28,7 +28,7 @@ FAKE = Path(__file__).with_name("fake_kubectl.py")
         ("5d0c2b9e-7a7e-4e0a-9d36-1f0d6b1c8a11", Backend.BATCH),
         ("5d0c2b9e-7a7e-4e0a-9d36-1f0d6b1c8a11#1", Backend.BATCH),
         ("mlhpc-pinn-3f2a9c1b7d4e", Backend.SAGEMAKER),
-        ("eks/ml/mlhpc-pinn-3f2a9c1b7d4e", Backend.EKS),
+        ("eks/default/mlhpc-pinn-3f2a9c1b7d4e", Backend.EKS),
     ],
 )
 def test_the_job_id_says_its_backend(job: str, kind: Backend) -> None:
@@ -64,7 +64,7 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _submit(cli: Cli, *extra: str) -> dict:
     return cli.json(
-        "submit", "hello", "--backend", "eks", "--image", "example.com/me/hello:1", "--namespace", "ml",
+        "submit", "hello", "--backend", "eks", "--image", "example.com/me/hello:1", "--namespace", "default",
         "--client-token", "tok", "--poll-s", "0", *extra,
     )  # fmt: skip
 
@@ -72,14 +72,14 @@ def _submit(cli: Cli, *extra: str) -> dict:
 def test_eks_submit_follows_the_job_to_its_end(cli: Cli, stacks: dict, kubectl: Path) -> None:
     data = _submit(cli, "--set", "n=77")
     name = data["name"]
-    assert data["job_id"] == f"eks/ml/{name}" and data["backend"] == "eks"
+    assert data["job_id"] == f"eks/default/{name}" and data["backend"] == "eks"
     assert data["status"] == "SUCCEEDED" and data["created"] is True
     assert (
         data["workload"] == "hello"
         and data["run_id"]
         and data["outputs"].endswith(f"/hello/{data['run_id']}/")
     )
-    job = json.loads(kubectl.read_text())[f"Job/ml/{name}"]
+    job = json.loads(kubectl.read_text())[f"Job/default/{name}"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["--n", "77"]
     status = cli.json("status", data["job_id"])
     assert status["status"] == "SUCCEEDED" and status["started"] == "2026-12-02T10:00:05+00:00"
@@ -99,7 +99,7 @@ def test_eks_cancel_stops_the_pods_and_keeps_the_record(cli: Cli, stacks: dict, 
     job_id = _submit(cli, "--detach")["job_id"]
     done = cli.json("cancel", job_id, "--reason", "wrong learning rate")
     assert done["was"] == "RUNNING" and done["status"] == "FAILED"
-    job = json.loads(kubectl.read_text())[f"Job/ml/{job_id.rsplit('/', 1)[1]}"]
+    job = json.loads(kubectl.read_text())[f"Job/default/{job_id.rsplit('/', 1)[1]}"]
     assert job["spec"]["suspend"] is True
     status = cli.json("status", job_id)
     assert status["reason"] == "cancelled: wrong learning rate"
@@ -108,7 +108,7 @@ def test_eks_cancel_stops_the_pods_and_keeps_the_record(cli: Cli, stacks: dict, 
 
 
 def test_an_unknown_eks_job_is_reported_not_traced(cli: Cli, stacks: dict, kubectl: Path) -> None:
-    result = cli("status", "eks/ml/nope")
+    result = cli("status", "eks/default/nope")
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert 'jobs.batch "nope" not found' in result.stderr
 
@@ -117,5 +117,5 @@ def test_eks_without_kubectl_says_how_to_get_it(
     cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    result = cli("status", "eks/ml/x")
+    result = cli("status", "eks/default/x")
     assert result.exit_code != 0 and "kubectl is not installed" in result.stderr

@@ -24,7 +24,9 @@ def test_single_pod_job(cli: Cli) -> None:
 
 
 def test_multi_pod_indexed_job_with_rendezvous_service(cli: Cli) -> None:
-    data = cli.json("submit", "hello", "--backend", "eks", "--dry-run", "--nodes", "3", "--namespace", "ml")
+    data = cli.json(
+        "submit", "hello", "--backend", "eks", "--dry-run", "--nodes", "3", "--namespace", "default"
+    )
     service, job = data["objects"]
     name = job["metadata"]["name"]
     assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None"
@@ -33,5 +35,20 @@ def test_multi_pod_indexed_job_with_rendezvous_service(cli: Cli) -> None:
     assert job["spec"]["template"]["spec"]["subdomain"] == name
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WORLD_SIZE"]["value"] == "3"
-    assert env["MASTER_ADDR"]["value"] == f"{name}-0.{name}.ml.svc.cluster.local"
+    assert env["MASTER_ADDR"]["value"] == f"{name}-0.{name}.default.svc.cluster.local"
     assert "job-completion-index" in env["RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_the_pod_runs_as_the_service_account_the_stack_gives_aws_credentials(cli: Cli) -> None:
+    from mlhpc import contract
+
+    data = cli.json("submit", "hello", "--backend", "eks", "--dry-run")
+    (job,) = data["objects"]
+    assert job["metadata"]["namespace"] == contract.EKS_JOB_NAMESPACE
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == contract.EKS_JOB_SERVICE_ACCOUNT
+    # another namespace has no Pod Identity association: refused before anything is applied
+    other = cli("submit", "hello", "--backend", "eks", "--dry-run", "--namespace", "ml")
+    assert (
+        other.exit_code == 1 and "namespace 'ml' has no service account with AWS credentials" in other.stderr
+    )
+    assert "Traceback" not in other.output

@@ -28,7 +28,7 @@ from workloads import registry
 
 CONFIGS = [REPO / "config" / "default.yaml", *sorted((REPO / "config" / "examples").glob("*.yaml"))]
 ALL = os.environ.get("MLHPC_EMULATE_ALL") == "1"
-MULTI_NODE = {"pinn", "allreduce"}
+MULTI_NODE = {"pinn", "allreduce", "mpi"}
 # allreduce's spec lists scaling.csv/png, which only --mode scaling/both writes: run both, the
 # scaling study cut to one variant and two steps (78 s on 2 cores otherwise).
 EXTRA = {

@@ -87,10 +87,11 @@ def test_a_model_the_server_cannot_load_fails_with_the_log_and_no_traceback(
     assert "Traceback" not in result.output
 
 
-def test_a_workload_without_a_service_is_refused(emulate_workdir: Path) -> None:
-    result = emulate(emulate_workdir, "hello")
+def test_a_job_on_a_config_without_a_cluster_is_refused(emulate_workdir: Path) -> None:
+    result = emulate(emulate_workdir, "hello")  # no service: its Job, and default.yaml has no EKS cluster
     assert result.exit_code == 1
-    assert "error: hello has no service Deployment to emulate (services: bert)" in result.stderr
+    assert "default.yaml deploys no EKS cluster (inference.enabled: false)" in result.stderr
+    assert "mlhpc emulate batch hello" in result.stderr and "Traceback" not in result.output
 
 
 # --- the manifest: template and rendering agree -------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import pytest
@@ -178,3 +180,45 @@ def test_the_interpreter_is_never_taken_for_a_container_path(tmp_path: Any, monk
     start = runtime.node_start(definition, {}, image, layout, job_id="j", attempt=1, index=0, port=1)
     assert start.argv[0] == "/tmp/ci/.venv/bin/python"
     assert start.argv[-1] == str(tmp_path / "j" / "attempt-1" / "node-0" / "tmp" / "s")
+
+
+def _starts(tmp_path: Any, *scripts: str) -> list[runtime.NodeStart]:
+    return [
+        runtime.NodeStart(
+            index=i, argv=[sys.executable, "-c", code], env={"PATH": os.environ["PATH"]}, cwd=tmp_path,
+            log=tmp_path / f"node-{i}.log",
+        )
+        for i, code in enumerate(scripts)
+    ]  # fmt: skip
+
+
+def _layout(tmp_path: Any) -> runtime.Layout:
+    return runtime.Layout(
+        workdir=tmp_path, repo=tmp_path, endpoint="", region="us-east-1", queue_name="", environment_name="",
+        grace_s=2.0,
+    )  # fmt: skip
+
+
+def test_sagemaker_ends_when_every_host_is_done_or_the_first_fails(tmp_path: Any) -> None:
+    # every host exits 0: the job waits for the last one, though the first finished long before
+    done = runtime.run_attempt(
+        _starts(tmp_path, "pass", "import time; time.sleep(1.0)"),
+        main=0, number=1, layout=_layout(tmp_path), limit_s=None, reclaim_after_s=None, until=runtime.UNTIL_ALL,
+    )  # fmt: skip
+    assert (done.exit_code, done.nodes, done.ended_by) == (0, {0: 0, 1: 0}, 0)
+    assert done.duration_s >= 1.0
+    # a worker fails: the job fails with its code at once, and the main host is stopped (SIGTERM: 143)
+    failed = runtime.run_attempt(
+        _starts(tmp_path, "import time; time.sleep(60)", "import time, sys; time.sleep(0.3); sys.exit(3)"),
+        main=0, number=1, layout=_layout(tmp_path), limit_s=None, reclaim_after_s=None, until=runtime.UNTIL_ALL,
+    )  # fmt: skip
+    assert (failed.exit_code, failed.ended_by, failed.nodes[0]) == (3, 1, 143)
+    assert failed.duration_s < 10
+
+
+def test_batch_ends_with_the_main_node_whatever_a_child_does(tmp_path: Any) -> None:
+    attempt = runtime.run_attempt(
+        _starts(tmp_path, "import time; time.sleep(0.5)", "import sys; sys.exit(3)"),
+        main=0, number=1, layout=_layout(tmp_path), limit_s=None, reclaim_after_s=None,
+    )  # fmt: skip
+    assert (attempt.exit_code, attempt.ended_by, attempt.nodes[1]) == (0, 0, 3)

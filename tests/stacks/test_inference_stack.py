@@ -178,6 +178,31 @@ def test_service_role_reads_only_the_model_prefix(example: Template) -> None:
     assert set(by_sid) == {"ReadModelObjects", "ListModelPrefix", "DecryptModelObjects"}
 
 
+def test_workload_jobs_get_the_job_role_through_their_service_account(example: Template) -> None:
+    from mlhpc import contract
+
+    example.has_resource_properties(
+        "AWS::EKS::PodIdentityAssociation",
+        {"Namespace": contract.EKS_JOB_NAMESPACE, "ServiceAccount": contract.EKS_JOB_SERVICE_ACCOUNT},
+    )
+    accounts = [
+        o
+        for o in manifests(example)
+        if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "mlhpc-jobs"
+    ]
+    assert [a["metadata"]["namespace"] for a in accounts] == [contract.EKS_JOB_NAMESPACE]
+    (role,) = [
+        r["Properties"]
+        for r in example.find_resources("AWS::IAM::Role").values()
+        if "Jobs on EKS" in r["Properties"].get("Description", "")
+    ]
+    principal = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert principal["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert set(principal["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    # the data access policy StorageStack owns, the same the Batch job role has, and nothing inline
+    assert len(role["ManagedPolicyArns"]) == 1 and "Policies" not in role
+
+
 SETTINGS = ServiceSettings(
     image="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlhpc/bert:0.1.0", model_uri="s3://b/models/bert/"
 )

@@ -32,7 +32,7 @@ from typing import Any
 from mlhpc import invocation
 from mlhpc.errors import MlhpcError
 from mlhpc.invocation import RESUMABLE_EXIT_CODE
-from mlhpc.spec import SpecError, WorkloadArgs, WorkloadSpec
+from mlhpc.spec import Launcher, SpecError, WorkloadArgs, WorkloadSpec
 from workloads.common import dist, sagemaker, storage
 from workloads.common.checkpoint import (
     Checkpointer,
@@ -140,7 +140,14 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or a usage error it already printed (2)
         return int(exit_.code or 0)
     if decoded.nproc_per_node is not None:
-        # A node of a multi-node Batch job: become the launcher of one rank per GPU.
+        # A node of a multi-node Batch job (or a local run): become the launcher of one rank per GPU.
+        if spec.launcher_for(decoded.args) is Launcher.MPI:
+            from workloads.common import mpi_launch
+
+            rank = invocation.launch_argv(spec, decoded)
+            return mpi_launch.main(
+                ["--slots-per-node", str(decoded.nproc_per_node), *rank[rank.index("--") :]]
+            )
         from workloads.common import batch_launch
 
         return batch_launch.main(invocation.launch_argv(spec, decoded))

@@ -207,6 +207,36 @@ def mpirun_argv(
     return [*argv, *program]
 
 
+def single_node_argv(slots: int, program: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """Return the mpirun command of a one-node job: every rank on this machine, no hostfile, no SSH."""
+    argv = [_tool("mpirun"), "-np", str(slots)]
+    if slots > (os.cpu_count() or 1):
+        argv.append("--oversubscribe")  # more ranks than cores was asked for (a local run's --workers)
+    interfaces = env.get(INTERFACES_ENV)
+    if interfaces:
+        argv += ["--mca", "oob_tcp_if_include", interfaces, "--mca", "btl_tcp_if_include", interfaces]
+    if os.geteuid() == 0:
+        argv.append("--allow-run-as-root")
+    for key in sorted(env):
+        if EXPORTED.match(key):
+            argv += ["-x", key]
+    return [*argv, *program]
+
+
+def run_single(slots: int, program: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run every rank on this node under mpirun; return its exit code."""
+    proc = subprocess.Popen(single_node_argv(slots, program, env), env=dict(env))
+    _forward(proc)
+    return proc.wait()
+
+
+def run(node: Node, slots: int, program: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run this node's part of the job: mpirun alone, mpirun over the workers, or a worker's sshd."""
+    if node.count == 1:
+        return run_single(slots, program, env)
+    return run_main(node, slots, program, env) if node.is_main else run_worker(node, env)
+
+
 def _forward(proc: subprocess.Popen[bytes]) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         if proc.poll() is None:
@@ -327,8 +357,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         parser.error("give --slots-per-node N (N >= 1) and, after --, the program to run")
     env = dict(os.environ if env is None else env)
     try:
-        node = node_from_env(env)
-        return run_main(node, args.slots_per_node, program, env) if node.is_main else run_worker(node, env)
+        return run(node_from_env(env), args.slots_per_node, program, env)
     except (LaunchError, subprocess.CalledProcessError, OSError) as err:
         print(f"error: mpi launch: {err}", file=sys.stderr)
         return 1

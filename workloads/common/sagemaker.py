@@ -3,7 +3,12 @@
 SageMaker starts the image as ``<entrypoint> train`` with:
 
 * hyperparameters in ``/opt/ml/input/config/hyperparameters.json`` (every value a string, decoded
-  by :func:`mlhpc.invocation.from_hyperparameters`);
+  by :func:`mlhpc.invocation.from_hyperparameters`, never expanded: a value is data, the same on
+  every backend);
+* the cluster in ``/opt/ml/input/config/resourceconfig.json`` (``current_host``, ``hosts``);
+  SageMaker sets no ``SM_*`` variable for a bring-your-own container, so :func:`run_training`
+  exports ``SM_HOSTS`` and ``SM_CURRENT_HOST`` from it (the names the SageMaker training toolkit
+  uses), which :func:`workloads.common.dist.from_env` reads;
 * input channels in ``/opt/ml/input/data/<channel>/``;
 * ``/opt/ml/model/`` uploaded to S3 as model.tar.gz when the job ends;
 * ``/opt/ml/checkpoints/`` synced to S3 when checkpointing is configured;
@@ -44,16 +49,30 @@ def channel_dir(name: str = invocation.TRAINING_CHANNEL) -> Path | None:
 def training_argv(spec: WorkloadSpec, hyperparameters: dict[str, Any], extra: Sequence[str]) -> list[str]:
     """Return the entrypoint's argv for a training job: its hyperparameters, then /opt/ml's run options.
 
-    Hyperparameters are decoded by the invocation codec (SageMaker's own keys dropped); ``$VARS``
-    in them are expanded first, so a value can name a channel (``$SM_CHANNEL_TRAINING``).
+    Hyperparameters are decoded by the invocation codec (SageMaker's own keys dropped) and taken as
+    they are: ``${NAME}`` in a value stays those characters, as on Batch and locally (a workload
+    finds its channel with :func:`channel_dir`, not through a variable in a value).
     """
     base = root()
-    expanded = {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in hyperparameters.items()}
-    args = invocation.from_hyperparameters(spec, expanded)
+    args = invocation.from_hyperparameters(spec, hyperparameters)
     run = invocation.RunOptions(
         out=os.environ.get("SM_MODEL_DIR", str(base / "model")), checkpoint_dir=str(base / "checkpoints")
     )
     return [*invocation.argument_options(spec, args), *extra, *invocation.run_options(run)]
+
+
+def cluster_environment(resourceconfig: Path) -> dict[str, str]:
+    """Return ``SM_HOSTS`` and ``SM_CURRENT_HOST`` from resourceconfig.json (nothing when it is absent)."""
+    if not resourceconfig.is_file():
+        return {}
+    config = json.loads(resourceconfig.read_text(encoding="utf-8"))
+    hosts = config.get("hosts") if isinstance(config, dict) else None
+    current = config.get("current_host") if isinstance(config, dict) else None
+    if not (isinstance(hosts, list) and all(isinstance(h, str) for h in hosts) and current in hosts):
+        raise ValueError(
+            f"{resourceconfig} must name its current_host among its hosts, found {config!r:.200}"
+        )
+    return {"SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": str(current)}
 
 
 class _Tail(io.TextIOBase):
@@ -81,8 +100,11 @@ def run_training(spec: WorkloadSpec, runner: Callable[[list[str]], int], extra: 
         hyperparameters = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
         if not isinstance(hyperparameters, dict):
             raise ValueError(f"{config} must hold a JSON object, found {type(hyperparameters).__name__}")
-        for channel in (base / "input" / "data").glob("*"):
-            os.environ.setdefault(f"SM_CHANNEL_{channel.name.upper()}", str(channel))
+        exported = {
+            f"SM_CHANNEL_{channel.name.upper()}": str(channel)
+            for channel in (base / "input" / "data").glob("*")
+        }
+        exported.update(cluster_environment(base / "input" / "config" / "resourceconfig.json"))
         argv = training_argv(spec, hyperparameters, extra)
     except SpecError as err:
         reason = f"error: {err}"
@@ -93,10 +115,17 @@ def run_training(spec: WorkloadSpec, runner: Callable[[list[str]], int], extra: 
     else:
         tail = _Tail(sys.stderr)
         previous, sys.stderr = sys.stderr, tail
+        saved = {name: os.environ.get(name) for name in exported}
+        os.environ.update(exported)  # what the job reads while it runs (a container's whole life)
         try:
             code = runner(argv)
         finally:
             sys.stderr = previous
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         reason = "\n".join(tail.lines) or f"{spec.name} exited with code {code}"
     if code == 0:
         return 0

@@ -1,0 +1,1 @@
+"""mpi: your own MPI program across the job's nodes, started with mpirun (the seeds' ChainerMN path)."""

@@ -9,6 +9,24 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+# How much of a value a message echoes: a pasted file or a runaway script can hand us megabytes,
+# and a message that repeats them buries the one line that says what to do.
+ECHO_LIMIT = 240
+# A key or a name echoed inside a sentence (an argument name, one key of a config path).
+KEY_LIMIT = 80
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Return text as is up to `limit` characters, else its start and how many characters were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text) - limit:,} more characters)"
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """Return a user's value for a message: repr() of text (quotes show stray spaces), str() of others, shortened."""
+    return shorten(repr(value) if isinstance(value, str) else str(value), limit)
+
 
 class MlhpcError(Exception):
     """A user-facing problem: a one-line message, how to fix it, and optionally the next command."""

@@ -56,6 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlhpc.errors import echo
 from mlhpc.spec import SpecError, WorkloadArgs, WorkloadSpec, describe_range
 
 # 128 + SIGTERM: what a process stopped by SIGTERM reports. The entrypoint exits with it after
@@ -358,7 +359,7 @@ def from_pairs(
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise SpecError(
-                f"'{pair}' is not key=value", fix="write it as --set key=value, e.g. --set steps=100"
+                f"{echo(pair)} is not key=value", fix="write it as --set key=value, e.g. --set steps=100"
             )
         key = key.strip().replace("-", "_")
         values[key] = decode_text(spec, key, value.strip())

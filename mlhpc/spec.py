@@ -226,23 +226,24 @@ class SpecError(ValueError):
     @classmethod
     def from_validation(cls, spec: WorkloadSpec, err: ValidationError) -> SpecError:
         """Describe every failed argument of a validation error in one message."""
+        from mlhpc.errors import KEY_LIMIT, did_you_mean, echo, shorten
+
         known = sorted(spec.args.model_fields)
         lines, fixes = [], []
         for e in err.errors(include_url=False):
             key = ".".join(str(p) for p in e["loc"]) or "?"
             if e["type"] == "extra_forbidden":
-                from mlhpc.errors import did_you_mean
-
                 guess = did_you_mean(key, known)
                 lines.append(
-                    f"{spec.name} has no argument '{key}'" + (f" (did you mean '{guess}'?)" if guess else "")
+                    f"{spec.name} has no argument {echo(key, KEY_LIMIT)}"
+                    + (f" (did you mean '{guess}'?)" if guess else "")
                 )
                 fixes.append(f"use one of: {', '.join(known)}")
                 continue
             field = spec.args.model_fields.get(key)
             allowed = describe_range(field) if field is not None else ""
-            msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{spec.name}: {key}={e.get('input')!r} is not valid: {msg}")
+            msg = shorten(e["msg"].removeprefix("Value error, "))
+            lines.append(f"{spec.name}: {key}={echo(e.get('input'))} is not valid: {msg}")
             fixes.append(f"give {key} {allowed}".strip() if allowed else f"correct {key}")
         return cls("\n".join(lines), fix="; ".join(dict.fromkeys(fixes)))
 

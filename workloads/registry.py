@@ -12,7 +12,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from mlhpc.errors import MlhpcError, UnknownWorkload
+from mlhpc.errors import KEY_LIMIT, MlhpcError, UnknownWorkload, echo
 from mlhpc.spec import WorkloadSpec
 
 # Folders under workloads/ that hold shared code, not a job.
@@ -80,6 +80,6 @@ def get(name: str) -> WorkloadSpec:
     guess = did_you_mean(name, sorted(specs))
     hint = f" (did you mean '{guess}'?)" if guess else ""
     raise UnknownWorkload(
-        f"unknown workload '{name}'{hint}; known workloads: {known}",
+        f"unknown workload {echo(name, KEY_LIMIT)}{hint}; known workloads: {known}",
         fix="pick one of the known workloads; `mlhpc list --workloads` shows them with their backends",
     )

@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from mlhpc.errors import echo
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -31,7 +33,7 @@ class Section(BaseModel):
 def _region(value: str) -> str:
     if not _REGION_RE.match(value):
         raise ValueError(
-            f"'{value}' is not an AWS region name; expected a name such as 'us-east-1' or 'eu-west-2'"
+            f"{echo(value)} is not an AWS region name; expected a name such as 'us-east-1' or 'eu-west-2'"
         )
     return value
 

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 
 from mlhpc.config.common import RetentionDays, Section
 from mlhpc.config.issues import ConfigIssue
+from mlhpc.errors import echo, shorten
 
 if TYPE_CHECKING:
     from mlhpc.config.model import Config
@@ -26,7 +27,7 @@ NEURON_CORES: dict[str, int] = {
 def _neuron_instance(value: str) -> str:
     if value not in NEURON_CORES:
         raise ValueError(
-            f"'{value}' is not an Inferentia instance type mlhpc knows; use one of {', '.join(NEURON_CORES)} "
+            f"{echo(value)} is not an Inferentia instance type mlhpc knows; use one of {', '.join(NEURON_CORES)} "
             "(inf2 is the default; inf1 needs torch-neuron)"
         )
     return value
@@ -36,10 +37,12 @@ def _public_cidr(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as err:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR block ({err}); use e.g. '203.0.113.0/24'") from err
+        raise ValueError(
+            f"{echo(value)} is not an IPv4 CIDR block ({shorten(str(err))}); use e.g. '203.0.113.0/24'"
+        ) from err
     if net.prefixlen < 8:
         raise ValueError(
-            f"'{value}' opens the Kubernetes API to {net.num_addresses} addresses; list your office or VPN "
+            f"{echo(value)} opens the Kubernetes API to {net.num_addresses} addresses; list your office or VPN "
             "ranges (e.g. '203.0.113.0/24'), or leave public_endpoint_cidrs empty for a private endpoint"
         )
     return value
@@ -47,7 +50,9 @@ def _public_cidr(value: str) -> str:
 
 def _role_arn(value: str) -> str:
     if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
-        raise ValueError(f"'{value}' is not an IAM role ARN; use e.g. 'arn:aws:iam::123456789012:role/Admin'")
+        raise ValueError(
+            f"{echo(value)} is not an IAM role ARN; use e.g. 'arn:aws:iam::123456789012:role/Admin'"
+        )
     return value
 
 

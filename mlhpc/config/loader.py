@@ -13,9 +13,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mlhpc.config.issues import ConfigError, ConfigIssue, Level, did_you_mean, format_path, format_value
+from mlhpc.config import safe_yaml
+from mlhpc.config.issues import (
+    ConfigError,
+    ConfigIssue,
+    Level,
+    did_you_mean,
+    format_path,
+    format_value,
+    path_part,
+)
 from mlhpc.config.model import Config
 from mlhpc.config.rules import check_rules
+from mlhpc.errors import shorten
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
@@ -38,21 +48,59 @@ def load_config_with_warnings(path: str | os.PathLike[str] | None = None) -> tup
     """Load the config and also return the warnings and infos that do not stop synthesis."""
     file = resolve_config_path(path)
     source = str(file)
+    text = _read_file(file, source)
+    return parse_config(text, source=source)
+
+
+def _file_issue(message: str, fix: str, source: str, *, line: int | None = None) -> ConfigError:
+    return ConfigError(
+        [ConfigIssue(path="", code="FILE", message=message, value=source, fix=fix, line=line)], source=source
+    )
+
+
+def _read_file(file: Path, source: str) -> str:
+    """Return the text of a config file, or raise ConfigError: missing, not a file, unreadable, too big, not UTF-8."""
+    if file.is_dir():
+        raise _file_issue(
+            "the config path is a directory, not a file",
+            "pass a YAML file, e.g. config/default.yaml or one of config/examples/*.yaml",
+            source,
+        )
+    if file.exists() and not file.is_file():
+        raise _file_issue(
+            "the config path is not a regular file (a device, a pipe or a socket)",
+            "pass a YAML file, e.g. config/default.yaml or one of config/examples/*.yaml",
+            source,
+        )
     if not file.is_file():
         hint = "" if not file.suffix else " (paths are relative to the directory you run from)"
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    path="",
-                    code="FILE",
-                    message=f"config file not found{hint}",
-                    value=source,
-                    fix="pass an existing file, e.g. config/default.yaml or one of config/examples/*.yaml",
-                )
-            ],
-            source=source,
+        raise _file_issue(
+            f"config file not found{hint}",
+            "pass an existing file, e.g. config/default.yaml or one of config/examples/*.yaml",
+            source,
         )
-    return parse_config(file.read_text(encoding="utf-8"), source=source)
+    try:
+        size = file.stat().st_size
+        if size > safe_yaml.MAX_CONFIG_BYTES:
+            err = safe_yaml.too_large(size)
+            raise ConfigError(
+                [ConfigIssue(path="", code="FILE", message=err.problem, fix=err.fix)], source=source
+            )
+        with file.open("rb") as handle:
+            raw = handle.read(safe_yaml.MAX_CONFIG_BYTES + 1)  # never more: a FIFO or /dev/zero has no end
+    except OSError as err:
+        raise _file_issue(
+            f"cannot read the config file: {err.strerror or err}",
+            "check the file's permissions (it must be readable by you), or pass another file",
+            source,
+        ) from None
+    try:
+        return safe_yaml.decode(raw)
+    except safe_yaml.YamlRefused as err:
+        raise ConfigError(
+            [ConfigIssue(path="", code="FILE", message=err.problem, fix=err.fix, line=err.line)],
+            source=source,
+        ) from None
 
 
 def parse_config(text: str, *, source: str = "<string>") -> tuple[Config, list[ConfigIssue]]:
@@ -88,40 +136,76 @@ def parse_config(text: str, *, source: str = "<string>") -> tuple[Config, list[C
 # --- YAML ------------------------------------------------------------------------
 
 
+# What a YAML document that is not a mapping is, in words.
+_KINDS = {
+    list: "a list",
+    str: "a single text",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
+# What YAML made of an unquoted key that is not text.
+_KEY_KINDS = {
+    bool: "a boolean (yes, no, on, off, true and false are)",
+    int: "a number",
+    float: "a number",
+    type(None): "null (~ and null are)",
+}
+YAML_FIX = "check indentation (spaces, not tabs) and that every 'key: value' pair has a space after ':'"
+
+
+def _yaml_issue(err: yaml.YAMLError, text: str) -> ConfigIssue:
+    """Describe a YAML error (refused by our loader, or not YAML at all) as one issue with its line."""
+    if isinstance(err, safe_yaml.YamlRefused):
+        return ConfigIssue(
+            path="", code="YAML", line=err.line, message=err.problem, fix=err.fix, value=err.value
+        )
+    if isinstance(err, yaml.reader.ReaderError):
+        # A character YAML never allows (NUL, other control characters); the reader knows only its offset.
+        line = text.count("\n", 0, err.position) + 1
+        return ConfigIssue(
+            path="",
+            code="YAML",
+            line=line,
+            message=f"character #x{err.character:04x} (a control character) is not allowed in YAML"
+            if isinstance(err.character, int)
+            else f"character {err.character!r} is not allowed in YAML",
+            fix="remove it: a config holds printable text",
+        )
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    if context:  # "expected a single document in the stream" + "but found another document"
+        problem = f"{context}, {problem}"
+    return ConfigIssue(
+        path="",
+        code="YAML",
+        line=mark.line + 1 if mark is not None else None,
+        message=f"not valid YAML: {shorten(problem)}",
+        fix=YAML_FIX,
+    )
+
+
 def _read_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigIssue]]:
     """Parse YAML; return (data, {path: line}, issues) with duplicate keys reported as issues."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = safe_yaml.load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err)
-        return (
-            None,
-            {},
-            [
-                ConfigIssue(
-                    path="",
-                    code="YAML",
-                    line=line,
-                    message=f"not valid YAML: {problem}",
-                    fix="check indentation (spaces, not tabs) and that every 'key: value' pair has a space after ':'",
-                )
-            ],
-        )
+        return None, {}, [_yaml_issue(err, text)]
     if node is None:
         return {}, {}, []
     lines: dict[str, int] = {}
     issues: list[ConfigIssue] = []
     _walk(node, "", lines, issues)
-    data = yaml.safe_load(text)
     if not isinstance(data, dict):
         issues.append(
             ConfigIssue(
                 path="",
                 code="YAML",
                 line=1,
-                message=f"the file must be a mapping of sections (project, network, ...), not a {type(data).__name__}",
+                message="the file must be a mapping of sections (project, network, ...), not "
+                + _KINDS.get(type(data), f"a {type(data).__name__}"),
                 value=data,
                 fix="start the file with a section such as 'project:' or 'network:'",
             )
@@ -133,7 +217,7 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, int], issues: list[Config
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value)
+            key = path_part(key_node.value)
             child = f"{path}.{key}" if path else key
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -167,6 +251,17 @@ def _issue_from_pydantic(error: ErrorDetails, data: Any, lines: Mapping[str, int
     ctx = error.get("ctx") or {}
     given = error.get("input")
     line = lines.get(path)
+    if kind == "invalid_key":  # `1:`, `yes:` or `~:` as a key: YAML made it a number, a boolean or null
+        parent = format_path(loc[:-1])
+        path = f"{parent}.{path_part(given)}" if parent else path_part(given)
+        read_as = _KEY_KINDS.get(type(given), f"a {type(given).__name__}")
+        return ConfigIssue(
+            path=path,
+            message=f"the key {format_value(given)} is not text: YAML reads it as {read_as}",
+            fix="quote the key if you meant the word or number as a name (e.g. 'yes': ...); keys here are "
+            + (", ".join(sorted(_allowed_keys(loc[:-1]))) or "text"),
+            line=lines.get(parent) if parent else None,
+        )
     message, fix = _describe(kind, loc, ctx, given, error["msg"])
     value = None if kind in ("missing",) or isinstance(given, dict) else given
     if kind == "extra_forbidden":
@@ -178,7 +273,7 @@ def _describe(
     kind: str, loc: tuple[Any, ...], ctx: Mapping[str, Any], given: Any, msg: str
 ) -> tuple[str, str]:
     """Return (message, fix) for one pydantic error type."""
-    field_name = str(loc[-1]) if loc else "value"
+    field_name = path_part(loc[-1]) if loc else "value"
     if kind == "extra_forbidden":
         allowed = sorted(_allowed_keys(loc[:-1]))
         guess = did_you_mean(field_name, allowed)
@@ -222,6 +317,7 @@ def _describe(
         "int_from_float": "a whole number",
         "float_parsing": "a number",
         "float_type": "a number",
+        "finite_number": "a finite number",
         "bool_parsing": "true or false",
         "bool_type": "true or false",
         "string_type": "text",

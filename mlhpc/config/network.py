@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field
 
 from mlhpc.config.common import RetentionDays, Section
 from mlhpc.config.issues import ConfigIssue, Level
+from mlhpc.errors import echo, shorten
 
 if TYPE_CHECKING:
     from mlhpc.config.model import Config
@@ -26,7 +27,7 @@ _AZ_RE = re.compile(r"^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)([a-z])$")
 def _az(value: str) -> str:
     if not _AZ_RE.match(value):
         raise ValueError(
-            f"'{value}' is not an Availability Zone name; expected a region followed by a letter, "
+            f"{echo(value)} is not an Availability Zone name; expected a region followed by a letter, "
             "such as 'us-east-1a'"
         )
     return value
@@ -37,7 +38,7 @@ def _ipv4_cidr(value: str) -> str:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as err:
         raise ValueError(
-            f"'{value}' is not an IPv4 CIDR block ({err}); use a block such as '10.0.0.0/16'"
+            f"{echo(value)} is not an IPv4 CIDR block ({shorten(str(err))}); use a block such as '10.0.0.0/16'"
         ) from err
     if not 16 <= net.prefixlen <= 24:
         raise ValueError(
@@ -45,7 +46,7 @@ def _ipv4_cidr(value: str) -> str:
         )
     if not net.is_private:
         raise ValueError(
-            f"'{value}' is not a private (RFC 1918) range; use e.g. '10.0.0.0/16' or '172.16.0.0/16'"
+            f"{echo(value)} is not a private (RFC 1918) range; use e.g. '10.0.0.0/16' or '172.16.0.0/16'"
         )
     return value
 

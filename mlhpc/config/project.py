@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from mlhpc.config.common import Region, Section
+from mlhpc.errors import echo
 
 
 def _project_name(value: str) -> str:
@@ -20,7 +21,7 @@ def _project_name(value: str) -> str:
         if not suggestion[0].isalpha():
             suggestion = f"p-{suggestion}"[:20]
         raise ValueError(
-            f"'{value}' cannot prefix stack and resource names; use 2-20 lowercase letters, digits or '-', "
+            f"{echo(value)} cannot prefix stack and resource names; use 2-20 lowercase letters, digits or '-', "
             f"starting with a letter, e.g. '{suggestion}'"
         )
     return value
@@ -29,7 +30,7 @@ def _project_name(value: str) -> str:
 def _account(value: str) -> str:
     if not re.fullmatch(r"\d{12}", value):
         raise ValueError(
-            f"'{value}' is not a 12-digit AWS account id; write all 12 digits in quotes, e.g. '123456789012', "
+            f"{echo(value)} is not a 12-digit AWS account id; write all 12 digits in quotes, e.g. '123456789012', "
             "or leave account unset for account-agnostic templates"
         )
     return value
@@ -40,7 +41,7 @@ ProjectName = Annotated[str, AfterValidator(_project_name)]
 
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
-        raise ValueError(f"tag key '{value}' uses the reserved 'aws:' prefix; choose a key without it")
+        raise ValueError(f"tag key {echo(value)} uses the reserved 'aws:' prefix; choose a key without it")
     return value
 
 

@@ -14,10 +14,13 @@ from typing import Any, TypeVar
 
 import typer
 
-from mlhpc.errors import JobFailed, MlhpcError
+from mlhpc.errors import JobFailed, MlhpcError, shorten
 from mlhpc_app.cli.output import err_console
 
 EXIT_USER_ERROR = 1
+# A safety net under every message's own shortening: no line of an error report is longer than this,
+# whatever value a message forgot to shorten (the messages themselves cut values at ECHO_LIMIT).
+REPORT_LINE_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,9 @@ def _table() -> list[tuple[tuple[type[BaseException], ...], Callable[[Any], Mess
     from mlhpc.spec import SpecError
 
     return [
+        ((ConfigError,), _config),  # an MlhpcError too: this row, with its issues, comes first
         ((MlhpcError,), _mlhpc),
         ((SpecError,), _spec),
-        ((ConfigError,), _config),
         ((NoCredentialsError,), _no_credentials),
         ((NoRegionError,), _no_region),
         ((EndpointConnectionError,), _endpoint),
@@ -143,13 +146,16 @@ def report(message: Message) -> None:
     """Print a user message on stderr: error, details, fix, next command."""
     from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(message.text)}", markup=True, highlight=False)
+    def cut(text: str) -> str:
+        return "\n".join(shorten(line, REPORT_LINE_LIMIT) for line in text.split("\n"))
+
+    err_console.print(f"[bold red]error:[/] {escape(cut(message.text))}", markup=True, highlight=False)
     for line in message.details:
-        err_console.print(f"  {line}", markup=False)
+        err_console.print(f"  {cut(line)}", markup=False)
     if message.fix:
-        err_console.print(f"  fix: {message.fix}", markup=False)
+        err_console.print(f"  fix: {cut(message.fix)}", markup=False)
     if message.next_command:
-        err_console.print(f"  next: {message.next_command}", markup=False)
+        err_console.print(f"  next: {cut(message.next_command)}", markup=False)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

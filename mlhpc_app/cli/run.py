@@ -8,20 +8,24 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from mlhpc.errors import BackendUnsupported, MlhpcError
+from mlhpc.errors import BackendUnsupported, MlhpcError, echo
 from mlhpc.invocation import CHECKPOINT_OPTION, NO_RESUME_OPTION, OUT_OPTION, RESUMABLE_EXIT_CODE
 from mlhpc.spec import Backend, Launcher
 from mlhpc_app.cli.aws_options import SETS_OPTION
 from mlhpc_app.cli.errors import handle_errors
+from mlhpc_app.cli.locations import check_location
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cli.workload_args import parse_sets, with_program
 from workloads import registry
 from workloads.common.storage import is_s3
+
+if TYPE_CHECKING:
+    from mlhpc_app.runner.local import LocalRun
 
 
 def format_metric(value: Any) -> str:
@@ -55,6 +59,32 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     return table
 
 
+def _show_dry_run(job: LocalRun, output: OutputFormat) -> None:
+    """Print what `mlhpc run` would start (a LocalRun), having started and written nothing."""
+    from mlhpc import invocation
+
+    argv = [*invocation.entrypoint(job.spec), *job.argv()]
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "dry_run": True,
+                "workload": job.spec.name,
+                "workers": job.nproc_per_node or job.workers,
+                "argv": argv,
+                "out": job.out,
+                "checkpoint_dir": job.checkpoint_dir,
+                "resume": job.resume,
+            }
+        )
+        return
+    if job.nproc_per_node:
+        where = f"in this process, its mpirun starting {job.nproc_per_node} ranks"
+    else:
+        where = "in this process" if job.workers == 1 else f"on each of {job.workers} Ray actors"
+    console.print(f"would run {where}: {shlex.join(argv)}", markup=False, highlight=False)
+    console.print("nothing was run or written; drop --dry-run to run it.")
+
+
 @handle_errors
 def run(
     ctx: typer.Context,
@@ -80,6 +110,11 @@ def run(
         help="Checkpoint directory or s3:// prefix (default: OUT/checkpoints); reuse one to resume.",
     ),
     no_resume: bool = typer.Option(False, NO_RESUME_OPTION, help="Ignore an existing checkpoint."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Check the arguments and locations, print the command the run would start; run and write nothing.",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Run a workload locally: the job a cluster would run, with the same rendezvous, on this machine.
@@ -96,6 +131,8 @@ def run(
         mlhpc run hello --demo --output json
 
         mlhpc run mpi --workers 2 -- python -m workloads.mpi.demo
+
+        mlhpc run superradiance --demo --set N=4 --dry-run
     """
     from mlhpc_app.runner.local import LocalRun, new_run_id
     from mlhpc_app.runner.local import run as run_local
@@ -116,14 +153,15 @@ def run(
     run_id = new_run_id()
     out_dir = out or str(Path("results") / spec.name / run_id)
     remote = is_s3(out_dir)
-    if not remote:
-        try:
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise MlhpcError(
-                f"cannot use {OUT_OPTION} {out_dir}: {err.strerror or err}",
-                fix=f"give a directory you can write, or an s3:// prefix (default: results/{spec.name}/RUN-ID)",
-            ) from None
+    out_fix = f"give a directory you can write, or an s3:// prefix (default: results/{spec.name}/RUN-ID)"
+    # Both locations are checked before anything is made: a bad one leaves nothing behind.
+    check_location(OUT_OPTION, out_dir, fix=out_fix)
+    if checkpoint_dir is not None:
+        check_location(
+            CHECKPOINT_OPTION,
+            checkpoint_dir,
+            fix="give a directory you can write, or an s3:// prefix (default: OUT/checkpoints)",
+        )
     mpi = spec.launcher_for(args) is Launcher.MPI  # one process, whose mpirun starts the ranks
     job = LocalRun(
         spec=spec,
@@ -135,6 +173,16 @@ def run(
         checkpoint_dir=checkpoint_dir,
         resume=not no_resume,
     )
+    if dry_run:
+        _show_dry_run(job, output)
+        return
+    if not remote:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise MlhpcError(
+                f"cannot use {OUT_OPTION} {echo(out_dir)}: {err.strerror or err}", fix=out_fix
+            ) from None
     if output is OutputFormat.TABLE:
         where = (
             f"as {workers} MPI ranks (mpirun)"

@@ -8,6 +8,8 @@ import typer
 
 from mlhpc.config import Config, ConfigError, ConfigIssue, Level, load_config_with_warnings
 from mlhpc.config.hpc import workload_placement
+from mlhpc.config.issues import format_value
+from mlhpc.errors import ECHO_LIMIT
 from mlhpc_app.cli.aws_options import PROFILE_OPTION, REGION_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
@@ -22,7 +24,11 @@ def _issue_dict(issue: ConfigIssue) -> dict[str, object]:
         "code": issue.code,
         "path": issue.path,
         "line": issue.line,
-        "value": issue.value,
+        # A short value as it is (machines may compare it); a long one as the 'given:' line shows it:
+        # shortened, or null when the message already shows it.
+        "value": issue.value
+        if issue.value is None or len(format_value(issue.value)) <= ECHO_LIMIT
+        else issue.given(),
         "message": issue.message,
         "fix": issue.fix,
     }
@@ -34,10 +40,9 @@ def _print_issue(issue: ConfigIssue, source: str) -> None:
         f"[{style}]{issue.level.value.upper()}[/] [dim]\\[{issue.code}][/] {issue.location(source)}"
     )
     console.print(f"    {issue.message}", markup=False)
-    if issue.value is not None:
-        from mlhpc.config.issues import format_value
-
-        console.print(f"    given: {format_value(issue.value)}", markup=False)
+    given = issue.given()
+    if given is not None:
+        console.print(f"    given: {given}", markup=False)
     console.print(f"    fix:   {issue.fix}", markup=False)
 
 

@@ -95,4 +95,5 @@ def test_an_out_that_cannot_be_made_is_a_clear_error(cli: Cli, tmp_path: Path) -
     blocker.write_text("x")
     result = cli("run", "hello", "--out", str(blocker / "sub"))
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"cannot use --out {blocker / 'sub'}" in result.stderr and "s3://" in result.stderr
+    assert f"cannot use --out '{blocker / 'sub'}'" in result.stderr and "s3://" in result.stderr
+    assert f"'{blocker}' is not a directory" in result.stderr

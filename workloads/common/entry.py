@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from mlhpc import invocation
+from mlhpc.errors import MlhpcError
 from mlhpc.invocation import RESUMABLE_EXIT_CODE
 from mlhpc.spec import Launcher, SpecError, WorkloadArgs, WorkloadSpec
 from workloads.common import dist, sagemaker, storage
 from workloads.common.checkpoint import (
     Checkpointer,
-    CheckpointMismatch,
     GracefulStop,
     Preempted,
 )
@@ -200,7 +200,12 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
             )
         print(text, file=sys.stderr, flush=True)
         return RESUMABLE_EXIT_CODE
-    except (WorkloadError, CheckpointMismatch, storage.StorageError, SpecError) as err:
+    except MlhpcError as err:  # a bad checkpoint or checkpoint directory, among others: message and fix
+        print(f"error: {err.message}", file=sys.stderr)
+        if err.fix:
+            print(f"  fix: {err.fix}", file=sys.stderr)
+        return EXIT_USAGE
+    except (WorkloadError, storage.StorageError, SpecError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:

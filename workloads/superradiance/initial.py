@@ -78,7 +78,7 @@ def load_state(uri: str, *, n: int) -> np.ndarray | sp.csr_matrix:
             raise WorkloadError(
                 f"initial state {uri}: unknown format '{path.suffix}'; give a .npy or .npz file"
             )
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # EOFError: an empty or cut-off .npy
         if "pickle" in str(err).lower():
             raise WorkloadError(f"initial state {uri} holds pickled objects: {PICKLE_FIX}") from None
         raise WorkloadError(f"cannot read initial state {uri}: {err}") from None

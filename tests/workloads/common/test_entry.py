@@ -95,7 +95,8 @@ def test_checkpoint_from_another_run_is_refused(tmp_path: Path, capsys: pytest.C
     assert code == EXIT_USAGE
     err = capsys.readouterr().err
     assert "belongs to another run (weights: checkpoint [1.0] vs run [2.0])" in err
-    assert "use another --checkpoint-dir, or delete it to start over" in err
+    assert "use another --checkpoint-dir for this run, or run again with --no-resume to start over" in err
+    assert f"or delete the file (rm {ckpt / 'latest.pt'})" in err
 
 
 def test_no_resume_ignores_the_checkpoint(tmp_path: Path) -> None:

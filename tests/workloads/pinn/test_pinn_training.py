@@ -170,7 +170,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "belongs to another run (width: checkpoint 8 vs run 16)" in err
-    assert "use another --checkpoint-dir, or delete it to start over" in err
+    assert "use another --checkpoint-dir for this run, or run again with --no-resume to start over" in err
 
 
 class _Poison:

@@ -84,6 +84,13 @@ class Resources(BaseModel):
     )
     efa: Efa = Field(default=Efa.NONE, description="none, preferred or required (multi-node NCCL traffic).")
     timeout_s: int = Field(default=4 * 3600, ge=60, description="Wall-clock limit of one attempt.")
+    collective_timeout_s: int = Field(
+        default=300,
+        ge=10,
+        le=24 * 3600,
+        description="Longest one collective may wait for the other ranks (rank 0's solo work between "
+        "collectives included) before the job fails naming the rank; MLHPC_COLLECTIVE_TIMEOUT_S overrides it.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Resources:

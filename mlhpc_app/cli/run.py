@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from mlhpc.errors import BackendUnsupported, MlhpcError, echo
+from mlhpc.errors import BackendUnsupported, JobFailed, MlhpcError, echo
 from mlhpc.invocation import CHECKPOINT_OPTION, NO_RESUME_OPTION, OUT_OPTION, RESUMABLE_EXIT_CODE
 from mlhpc.spec import Backend, Launcher
 from mlhpc_app.cli.aws_options import SETS_OPTION
@@ -194,15 +194,14 @@ def run(
     if output is OutputFormat.JSON:
         # stdout carries only the JSON document; the workload's own lines go to stderr.
         with contextlib.redirect_stdout(sys.stderr):
-            codes = run_local(job)
+            result = run_local(job)
     else:
-        codes = run_local(job)
+        result = run_local(job)
     wall_s = time.perf_counter() - started
     metrics_file = Path(out_dir) / "metrics.json"
     metrics = (
         json.loads(metrics_file.read_text(encoding="utf-8")) if not remote and metrics_file.is_file() else {}
     )
-    failed = [rank for rank, code in enumerate(codes) if code != 0]
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -210,21 +209,30 @@ def run(
                 "run_id": run_id,
                 "out": str(out_dir),
                 "workers": workers,
-                "exit_codes": codes,
+                "exit_codes": result.codes,
                 "wall_s": round(wall_s, 2),
                 "metrics": metrics,
             }
         )
-    if failed:
-        code = codes[failed[0]]
+    failure = result.failure
+    if failure is not None:
+        # A rank's failure is the job's, never a bug of mlhpc: exit 1 naming the rank (and its last lines).
         meaning = {
             2: "bad arguments or input",
             RESUMABLE_EXIT_CODE: "stopped after a checkpoint; run again with the same "
             f"{OUT_OPTION} or {CHECKPOINT_OPTION} to resume",
-        }.get(code, "it failed (details above)")
-        raise MlhpcError(
-            f"{spec.name} run {run_id}: rank(s) {', '.join(map(str, failed))} exited {code}: {meaning}",
-            fix="read the workload's messages above",
+        }.get(failure.code if failure.code is not None else -1)
+        text = f"{spec.name} run {run_id}: {failure.headline}" + (f": {meaning}" if meaning else "")
+        if failure.log is None:  # one worker, in this process: its messages are just above
+            raise MlhpcError(
+                text + ("" if meaning else ": it failed (details above)"),
+                fix="read the workload's messages above",
+            )
+        raise JobFailed(
+            text,
+            reason="; ".join(failure.others) or failure.headline,
+            last_lines=list(failure.tail),
+            fix=f"read rank {failure.rank}'s log {failure.log} (every rank's is in {result.logs})",
         )
     if output is OutputFormat.TABLE:
         if metrics:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import torch
 import torch.distributed as tdist
 
+from workloads.common import dist
 from workloads.common.dist import Rendezvous
 
 
@@ -40,28 +39,15 @@ def pick_backend(choice: str, device: torch.device) -> str:
     return backend
 
 
-def init(rdzv: Rendezvous, *, backend: str, device: torch.device) -> None:
+def init(rdzv: Rendezvous, *, backend: str, device: torch.device, timeout_s: float) -> None:
     """Initialise the default process group (also for a single rank, so every code path is the same)."""
     if tdist.is_initialized():
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    timeout = timedelta(minutes=10)
     # Naming the rank's GPU binds NCCL's communicator to it up front (no guessing from the rank).
     device_id = device if device.type == "cuda" else None
-    if rdzv.world_size == 1:
-        tdist.init_process_group(
-            backend, store=tdist.HashStore(), rank=0, world_size=1, timeout=timeout, device_id=device_id
-        )
-    else:
-        tdist.init_process_group(
-            backend,
-            init_method=rdzv.init_method,
-            rank=rdzv.rank,
-            world_size=rdzv.world_size,
-            timeout=timeout,
-            device_id=device_id,
-        )
+    dist.init_process_group(rdzv, backend=backend, timeout_s=timeout_s, device_id=device_id)
 
 
 def close() -> None:

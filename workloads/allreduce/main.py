@@ -142,7 +142,7 @@ def scaling_mode(args: Args, ctx: RunContext, device: torch.device, backend: str
         f"scaling: {name}, batch {cfg.batch}/worker, {cfg.steps} timed steps, {tdist.get_world_size()} ranks "
         f"({backend} on {device.type}), variants {', '.join(cfg.variants)}"
     )
-    rows = list(study(cfg, device=device, log=ctx.log))
+    rows = list(study(cfg, device=device, timeout_s=ctx.collective_timeout_s, log=ctx.log))
     if not ctx.is_main:
         return {}
     ctx.log("| variant | workers | samples/s | ms/step | efficiency |\n| --- | ---: | ---: | ---: | ---: |")
@@ -178,7 +178,7 @@ def job(args: Args, ctx: RunContext) -> dict[str, Any]:
             f"note: sweeping to {args.max_bytes} B on CPUs (gloo) takes a long time and that much memory "
             "per rank; give --max-bytes 64M-size values for a local run"
         )
-    comm.init(ctx.rendezvous, backend=backend, device=device)
+    comm.init(ctx.rendezvous, backend=backend, device=device, timeout_s=ctx.collective_timeout_s)
     try:
         metrics: dict[str, Any] = {"mode": args.mode}
         if args.mode in ("collective", "both"):

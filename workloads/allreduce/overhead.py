@@ -21,6 +21,7 @@ import torch.distributed as tdist
 
 from workloads.allreduce import comm
 from workloads.allreduce.collective import Collective
+from workloads.allreduce.spec import SPEC
 from workloads.common import dist
 
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     rdzv = dist.from_env()
     device = torch.device("cuda", rdzv.local_rank) if args.device == "cuda" else torch.device("cpu")
     backend = "nccl" if device.type == "cuda" else "gloo"
-    comm.init(rdzv, backend=backend, device=device)  # the sweep's own set-up (device binding included)
+    # The sweep's own set-up (device binding included), with the workload's collective timeout.
+    comm.init(rdzv, backend=backend, device=device, timeout_s=dist.collective_timeout_s(SPEC))
     coll = Collective("all_reduce", dtype="float32", op="sum", device=device)
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:

@@ -26,6 +26,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -208,12 +209,15 @@ def study(
     cfg: ScalingConfig,
     *,
     device: torch.device,
+    timeout_s: float,
     log: Callable[[str], None] = print,
 ) -> Iterator[ScalingRow]:
     """Yield one row per (variant, worker count) on rank 0; every rank must iterate it."""
     world, rank = tdist.get_world_size(), tdist.get_rank()
     counts = worker_counts(world)
-    groups = {k: tdist.new_group(ranks=list(range(k))) for k in counts if k > 1}
+    # A new group does not inherit the default group's timeout (it would get the backend's 30 min).
+    timeout = timedelta(seconds=timeout_s)
+    groups = {k: tdist.new_group(ranks=list(range(k)), timeout=timeout) for k in counts if k > 1}
     for variant in cfg.variants:
         micro = cfg.accumulate_steps if variant == "accumulate" else 1
         # t0 is measured again right before each variant: on shared machines the load drifts, and a

@@ -11,17 +11,43 @@ Three launchers set the same facts under different names:
 * SageMaker training: ``SM_HOSTS`` (JSON list) and ``SM_CURRENT_HOST``.
 
 Nothing set means a single process.
+
+:func:`init_process_group` is how every workload joins its ranks: a long rendezvous (ranks of a
+multi-node job start minutes apart) and then collectives that give up after the spec's
+``resources.collective_timeout_s`` (``MLHPC_COLLECTIVE_TIMEOUT_S`` overrides it), so one hung,
+stopped or dead rank ends the job within minutes; :func:`lost_peer` turns the error a survivor
+then gets into a message naming the rank.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import socket
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from mlhpc.invocation import RENDEZVOUS_PORT as DEFAULT_PORT
+from mlhpc.spec import WorkloadSpec
+
+if TYPE_CHECKING:
+    import torch
+
+# Overrides the spec's resources.collective_timeout_s (tests set a few seconds; a cluster may want more).
+COLLECTIVE_TIMEOUT_ENV = "MLHPC_COLLECTIVE_TIMEOUT_S"
+# How long the ranks may take to meet at all: on Batch the nodes of one job start (and pull their image)
+# minutes apart, which must not count against the collectives' much shorter timeout.
+RENDEZVOUS_TIMEOUT_S = 600
+# Every launcher exports these to its ranks. TORCH_NCCL_ASYNC_ERROR_HANDLING=1: NCCL's watchdog aborts
+# the communicator and ends the process when a collective passes the timeout (or a peer's error is
+# seen), instead of leaving the rank blocked in a CUDA stream; gloo raises on its own. Blocking wait
+# (TORCH_NCCL_BLOCKING_WAIT) is not needed: the watchdog ends the process either way.
+RANK_ERROR_ENV = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
 
 
 @dataclass(frozen=True)
@@ -142,3 +168,127 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def with_error_handling(env: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Add the collective error-handling variables to a rank's environment (values already there win)."""
+    for key, value in RANK_ERROR_ENV.items():
+        env.setdefault(key, value)
+    return env
+
+
+def collective_timeout_s(spec: WorkloadSpec, env: Mapping[str, str] | None = None) -> float:
+    """Return how long a collective may wait: MLHPC_COLLECTIVE_TIMEOUT_S, else the spec's value."""
+    env = os.environ if env is None else env
+    raw = env.get(COLLECTIVE_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return float(spec.resources.collective_timeout_s)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise RendezvousError(
+            f"{COLLECTIVE_TIMEOUT_ENV}={raw!r} is not a positive number of seconds; give e.g. "
+            f"{spec.resources.collective_timeout_s} (the spec's value) or unset it"
+        )
+    return value
+
+
+def init_process_group(
+    rdzv: Rendezvous,
+    *,
+    backend: str,
+    timeout_s: float,
+    device_id: torch.device | None = None,
+) -> None:
+    """Join the default process group: a rendezvous of RENDEZVOUS_TIMEOUT_S, collectives of timeout_s.
+
+    The store comes from torch's own rendezvous for ``init_method`` (so a launcher's agent store,
+    ``TORCHELASTIC_USE_AGENT_STORE``, is honoured) with the long timeout; the process group gets the
+    short one, which gloo applies to every collective and NCCL's watchdog enforces. One rank uses an
+    in-memory store, so a single process runs the same code.
+    """
+    import torch.distributed as tdist
+
+    with_error_handling(os.environ)  # a rank started by a launcher that is not ours (torchrun, mpirun)
+    store: Any
+    if rdzv.world_size == 1:
+        store = tdist.HashStore()
+    else:
+        store, _, _ = next(
+            tdist.rendezvous(
+                rdzv.init_method,
+                rdzv.rank,
+                rdzv.world_size,
+                timeout=timedelta(seconds=RENDEZVOUS_TIMEOUT_S),
+            )
+        )
+    tdist.init_process_group(
+        backend,
+        store=store,
+        rank=rdzv.rank,
+        world_size=rdzv.world_size,
+        timeout=timedelta(seconds=timeout_s),
+        device_id=device_id,
+    )
+
+
+def leave() -> None:
+    """Destroy the default process group if this process joined one (also after a failed collective).
+
+    Exiting with a gloo group whose peer is gone can end in std::terminate (SIGABRT) from a
+    transport thread, which would hide the exit code the rank chose.
+    """
+    tdist = sys.modules.get("torch.distributed")
+    if tdist is not None and tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+# What gloo (and NCCL through torch) say when a peer stops answering or goes away.
+_TIMED_OUT = re.compile(r"timed out|timeout|watchdog", re.IGNORECASE)
+_PEER_GONE = re.compile(
+    r"connection (reset|closed) by peer|broken pipe|read error|write error|socket closed|"
+    r"connection refused|ncclRemoteError",
+    re.IGNORECASE,
+)
+_SOURCE_PREFIX = re.compile(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*")
+
+
+def _from_collectives(err: BaseException) -> bool:
+    """Return True for an error torch.distributed raised (gloo raises plain RuntimeErrors naming itself)."""
+    tdist = sys.modules.get("torch.distributed")
+    if tdist is not None and isinstance(err, tdist.DistError):
+        return True
+    return isinstance(err, RuntimeError) and "gloo" in str(err)
+
+
+def lost_peer(err: BaseException, rdzv: Rendezvous, *, timeout_s: float) -> str | None:
+    """Describe a collective that failed because another rank hung, stopped or died (None: another error).
+
+    gloo names no rank in its errors; with two ranks the one waited on is the other one, with more
+    the message names this rank and the timeout (the launcher's report names the rank that failed first).
+    """
+    if not rdzv.distributed or not _from_collectives(err):
+        return None
+    text = str(err).strip()
+    first = _SOURCE_PREFIX.sub("", text.splitlines()[0] if text else "")
+    tdist = sys.modules.get("torch.distributed")
+    if tdist is not None and isinstance(err, tdist.DistStoreError):
+        return (
+            f"rank {rdzv.rank} gave up waiting for the other ranks at {rdzv.init_method} "
+            f"after {RENDEZVOUS_TIMEOUT_S} s: one of them never started or cannot reach rank 0 ({first})"
+        )
+    if _PEER_GONE.search(text):
+        what = "lost its connection to"
+        why = "that rank died or was killed (see its log)"
+    elif _TIMED_OUT.search(text):
+        what = f"waited {timeout_s:g} s in a collective for"
+        why = (
+            "that rank hung, was stopped or died; the limit is the spec's resources.collective_timeout_s"
+            f" or {COLLECTIVE_TIMEOUT_ENV}"
+        )
+    else:
+        return None
+    peer = f"rank {1 - rdzv.rank}" if rdzv.world_size == 2 else f"another of the {rdzv.world_size} ranks"
+    return f"rank {rdzv.rank} {what} {peer}: {why} ({first})"

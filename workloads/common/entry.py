@@ -74,6 +74,11 @@ class RunContext:
         """
         return Checkpointer(self.checkpoint_location, fingerprint=fingerprint)
 
+    @property
+    def collective_timeout_s(self) -> float:
+        """Seconds a collective may wait for the other ranks (pass it to dist.init_process_group)."""
+        return dist.collective_timeout_s(self.spec)
+
     def elapsed_s(self) -> float:
         """Seconds since the job started."""
         return time.perf_counter() - self.started
@@ -154,6 +159,7 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
     args, options = decoded.args, decoded.run
     try:
         rdzv = dist.from_env()
+        dist.collective_timeout_s(spec)  # a bad override is refused before any work starts
     except dist.RendezvousError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -208,7 +214,13 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
     except (WorkloadError, storage.StorageError, SpecError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception:
+    except Exception as err:
+        lost = dist.lost_peer(err, rdzv, timeout_s=ctx.collective_timeout_s)
+        if lost is not None:
+            # Another rank's failure, not this one's bug: say which rank and why, no traceback.
+            print(f"error: {spec.name}: {lost}", file=sys.stderr, flush=True)
+            dist.leave()
+            return EXIT_FAILED
         traceback.print_exc()
         print(f"{spec.name}: failed (a bug or an environment problem, details above)", file=sys.stderr)
         return EXIT_FAILED

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from workloads.common.dist import Rendezvous
+from workloads.common.dist import Rendezvous, with_error_handling
 
 
 def rank_env(rank: int, world_size: int, port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -32,7 +32,7 @@ def rank_env(rank: int, world_size: int, port: int, base: Mapping[str, str] | No
     )
     # One thread per rank: ranks share this machine's cores.
     env.setdefault("OMP_NUM_THREADS", "1")
-    return env
+    return dict(with_error_handling(env))
 
 
 def spawn_local(

@@ -53,10 +53,10 @@ def _all_reduce(ctx: RunContext) -> Any:
     import torch
     import torch.distributed as tdist
 
+    from workloads.common import dist
+
     if not tdist.is_initialized():
-        tdist.init_process_group(
-            "gloo", init_method=rdzv.init_method, rank=rdzv.rank, world_size=rdzv.world_size
-        )
+        dist.init_process_group(rdzv, backend="gloo", timeout_s=ctx.collective_timeout_s)
 
     def reduce(value: int) -> int:
         tensor = torch.tensor([value], dtype=torch.int64)

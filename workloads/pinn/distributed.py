@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import torch
 import torch.distributed as tdist
 
+from workloads.common import dist
 from workloads.common.dist import Rendezvous
 
 
@@ -24,7 +23,7 @@ def pick_device(choice: str, rdzv: Rendezvous) -> torch.device:
 class Comm:
     """Sum, any-of and gather across the ranks of a job; every call is a no-op for a single process."""
 
-    def __init__(self, rdzv: Rendezvous, device: torch.device) -> None:
+    def __init__(self, rdzv: Rendezvous, device: torch.device, *, timeout_s: float) -> None:
         self.rank = rdzv.rank
         self.world_size = rdzv.world_size
         self.device = device
@@ -32,12 +31,8 @@ class Comm:
         if self.world_size > 1 and not tdist.is_initialized():
             if device.type == "cuda":
                 torch.cuda.set_device(device)
-            tdist.init_process_group(
-                backend="nccl" if device.type == "cuda" else "gloo",
-                init_method=rdzv.init_method,
-                rank=rdzv.rank,
-                world_size=rdzv.world_size,
-                timeout=timedelta(minutes=10),
+            dist.init_process_group(
+                rdzv, backend="nccl" if device.type == "cuda" else "gloo", timeout_s=timeout_s
             )
             self._owned = True
 

@@ -76,7 +76,7 @@ def train(args: Args, ctx: RunContext, *, on_step: Callable[[int], None] | None 
     problem, config = resolve(args, device_type=device.type)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    comm = Comm(ctx.rendezvous, device)
+    comm = Comm(ctx.rendezvous, device, timeout_s=ctx.collective_timeout_s)
     try:
         ctx.log(
             f"pinn: {problem.name} ({problem.summary}); {config.depth}x{config.width} tanh, "

@@ -10,7 +10,7 @@ from typing import Any
 def map_tasks(fn: Callable[..., Any], calls: Sequence[tuple[tuple, dict]], *, workers: int) -> list[Any]:
     """Return [fn(*args, **kwargs) for each call], run as Ray tasks with `workers` CPUs.
 
-    A local runtime is started with num_cpus=workers (no dashboard) when none is running;
+    A local runtime is started with num_cpus=workers (on loopback, no dashboard) when none is running;
     with RAY_ADDRESS set the tasks go to that cluster instead.
     """
     import ray
@@ -20,7 +20,9 @@ def map_tasks(fn: Callable[..., Any], calls: Sequence[tuple[tuple, dict]], *, wo
         if os.environ.get("RAY_ADDRESS"):
             ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            from workloads.common import local_ray
+
+            local_ray.init(num_cpus=workers, log_to_driver=False, configure_logging=False)
         started = True
     try:
         remote = ray.remote(num_cpus=1)(fn)

@@ -67,6 +67,32 @@ def reduced(
     return out
 
 
+def expected(
+    kind: str, op: str, *, ranks: int, rank: int, part: int, m: int, device: torch.device | str = "cpu"
+) -> Callable[[int, int], torch.Tensor]:
+    """Return expected(start, stop): the exact result elements start..stop-1 of a collective on `rank`.
+
+    Every rank's input is its pattern from element 0 (the full buffer for all-reduce, broadcast and
+    reduce-scatter, the rank's part for all-gather); ``part`` is the elements per rank.
+    """
+    if kind == "all_reduce":
+        return lambda s, e: reduced(op, ranks, s, e, m=m, device=device)
+    if kind == "broadcast":
+        return lambda s, e: pattern(0, s, e, m=m, device=device)
+    if kind == "reduce_scatter":
+        base = rank * part
+        return lambda s, e: reduced(op, ranks, base + s, base + e, m=m, device=device)
+    if kind != "all_gather":
+        raise ValueError(f"unknown collective {kind!r}")
+
+    def gathered(s: int, e: int) -> torch.Tensor:  # element k comes from rank k // part, index k % part
+        k = torch.arange(s, e, dtype=torch.int64, device=device)
+        src, j = k // part, k % part
+        return ((7 * j + 13 * src + 1) % (2 * m + 1) - m).to(torch.float64)
+
+    return gathered
+
+
 def count_wrong(result: torch.Tensor, expected: torch.Tensor, tol: float) -> int:
     """Return how many elements differ from the expected values by more than tol (non-finite: wrong)."""
     got = result.to(torch.float64)

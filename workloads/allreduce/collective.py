@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as tdist
@@ -80,6 +80,20 @@ def element_count(collective: str, size_bytes: int, element_size: int, ranks: in
     return max(1, count)
 
 
+class Sweepable(Protocol):
+    """What a sweep needs of a backend's collective: its kind, ranks, element size and one timed row."""
+
+    kind: str
+    ranks: int
+    itemsize: int
+
+    def measure(
+        self, size: int, *, places: tuple[str, ...], warmup: int, iters: int, blocking: bool, verify: bool
+    ) -> Row:
+        """Time (and check) one message size in each layout; return its row."""
+        ...
+
+
 class Collective:
     """One collective on one process group, with buffers for each layout and a launcher."""
 
@@ -95,6 +109,7 @@ class Collective:
         self.kind = kind
         self.dtype_name = dtype
         self.dtype = DTYPES[dtype]
+        self.itemsize = self.dtype.itemsize
         self.op = op
         self.device = device
         self.group = group
@@ -207,28 +222,13 @@ class Collective:
         work = self.launch(send, recv, async_op=True)
         work.wait()
         self._sync()
-        expected = self._expected(part, m)
+        expected = check.expected(
+            self.kind, self.op, ranks=self.ranks, rank=self.rank, part=part, m=m, device=self.device
+        )
         wrong = check.wrong_against(recv, expected, tol)
         t = torch.tensor([wrong], dtype=torch.int64, device=self.device)
         tdist.all_reduce(t, group=self.group)
         return int(t.item())
-
-    def _expected(self, part: int, m: int) -> Callable[[int, int], torch.Tensor]:
-        dev, n = self.device, self.ranks
-        if self.kind == "all_reduce":
-            return lambda s, e: check.reduced(self.op, n, s, e, m=m, device=dev)
-        if self.kind == "broadcast":
-            return lambda s, e: check.pattern(0, s, e, m=m, device=dev)
-        if self.kind == "reduce_scatter":
-            base = self.rank * part
-            return lambda s, e: check.reduced(self.op, n, base + s, base + e, m=m, device=dev)
-
-        def gathered(s: int, e: int) -> torch.Tensor:  # element k comes from rank k // part, index k % part
-            k = torch.arange(s, e, dtype=torch.int64, device=dev)
-            src, j = k // part, k % part
-            return ((7 * j + 13 * src + 1) % (2 * m + 1) - m).to(torch.float64)
-
-        return gathered
 
     # --- one row --------------------------------------------------------------------------
     def measure(
@@ -254,7 +254,7 @@ class Collective:
 
 
 def sweep(
-    coll: Collective,
+    coll: Sweepable,
     message_sizes: list[int],
     *,
     places: tuple[str, ...],
@@ -266,7 +266,7 @@ def sweep(
     """Yield one measured row per distinct message size."""
     seen: set[int] = set()
     for size in message_sizes:
-        count = element_count(coll.kind, size, coll.dtype.itemsize, coll.ranks)
+        count = element_count(coll.kind, size, coll.itemsize, coll.ranks)
         if count in seen:
             continue
         seen.add(count)

@@ -25,17 +25,20 @@ def pick_device(choice: str, rdzv: Rendezvous) -> torch.device:
 
 
 def pick_backend(choice: str, device: torch.device) -> str:
-    """Return the torch.distributed backend: nccl for GPUs, gloo for CPUs unless told otherwise."""
+    """Return the torch.distributed backend: nccl for GPUs, gloo for CPUs unless told otherwise.
+
+    ``mpi`` is not a torch.distributed backend here: the sweep runs it through mpi4py
+    (:mod:`workloads.allreduce.mpi_collective`), since the pip torch build has no MPI backend.
+    """
+    if choice == "mpi":
+        raise ValueError(
+            "backend mpi runs through mpi4py (workloads.allreduce.mpi_collective), not torch.distributed"
+        )
     backend = choice if choice != "auto" else ("nccl" if device.type == "cuda" else "gloo")
     if backend == "nccl" and device.type != "cuda":
-        raise SetupError("--backend nccl needs GPUs (--device cuda); on CPUs use gloo (or mpi)")
+        raise SetupError("--backend nccl needs GPUs (--device cuda); on CPUs use gloo or mpi")
     if backend == "nccl" and not tdist.is_nccl_available():
         raise SetupError("this torch build has no NCCL; install a CUDA build of torch or use --backend gloo")
-    if backend == "mpi" and not tdist.is_mpi_available():
-        raise SetupError(
-            "this torch build has no MPI backend (it needs torch built from source against an MPI); "
-            "use --backend gloo on CPUs or nccl on GPUs"
-        )
     return backend
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlhpc.spec import Backend, Efa, Resources, WorkloadArgs, WorkloadSpec
 from workloads.allreduce.expectations import REFERENCES
@@ -14,15 +14,42 @@ Variant = Literal[
     "plain", "fp16", "bf16", "no_overlap", "small_buckets", "large_buckets", "accumulate", "no_comm"
 ]
 
+Mode = Literal["collective", "scaling", "both", "nccl-tests"]
+
 GIB = 1024**3
+
+# What each mode writes in --out (the entrypoint adds metrics.json); the spec declares the default mode's.
+METRICS = "metrics.json"
+SWEEP_CSV, SWEEP_PNG = "allreduce.csv", "allreduce.png"
+SCALING_CSV, SCALING_PNG = "scaling.csv", "scaling.png"
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "collective": (METRICS, SWEEP_CSV, SWEEP_PNG),
+    "nccl-tests": (METRICS, SWEEP_CSV, SWEEP_PNG),
+    "scaling": (METRICS, SCALING_CSV, SCALING_PNG),
+    "both": (METRICS, SWEEP_CSV, SWEEP_PNG, SCALING_CSV, SCALING_PNG),
+}
+
+# Element types MPI can carry for the sweep. MPI (4.1 included) defines no bfloat16 datatype, and
+# numpy has no bfloat16 array type to hand to mpi4py either.
+MPI_DTYPES = ("float32", "float16")
+
+
+def no_mpi_dtype(dtype: str) -> str:
+    """Return the refusal of a dtype the MPI backend cannot carry, naming what would work."""
+    return (
+        f"dtype={dtype} has no MPI datatype (MPI defines none for bfloat16, and mpi4py's numpy buffers "
+        f"have no bfloat16 either); with backend=mpi use dtype {' or '.join(MPI_DTYPES)}, or keep "
+        f"dtype={dtype} with backend gloo (CPUs) or nccl (GPUs)"
+    )
 
 
 class Args(WorkloadArgs):
     """Options of a collective sweep (nccl-tests names in brackets) and of the training-scaling study."""
 
-    mode: Literal["collective", "scaling", "both"] = Field(
+    mode: Mode = Field(
         default="collective",
-        description="collective: bandwidth sweep; scaling: DDP throughput at 1..n workers; both",
+        description="collective: bandwidth sweep; scaling: DDP throughput at 1..n workers; both; "
+        "nccl-tests: the same sweep by the image's nccl-tests binaries (<collective>_perf) under mpirun",
     )
     collective: Collective = Field(default="all_reduce", description="which collective to time")
     min_bytes: int = Field(default=8, ge=1, le=16 * GIB, description="smallest message in bytes [-b]")
@@ -49,7 +76,9 @@ class Args(WorkloadArgs):
         default=0.8, gt=0, le=1, description="flag the cluster when busbw < this fraction of the reference"
     )
     backend: Literal["auto", "nccl", "gloo", "mpi"] = Field(
-        default="auto", description="torch.distributed backend; auto: nccl on GPUs, gloo on CPUs"
+        default="auto",
+        description="auto: nccl on GPUs, gloo on CPUs (torch.distributed); mpi: mpi4py on host (numpy) "
+        "buffers, ranks started by mpirun",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: a GPU when present")
     threads: int | None = Field(
@@ -87,6 +116,36 @@ class Args(WorkloadArgs):
     )
     channels_last: bool = Field(default=True, description="NHWC memory format on GPUs (faster convolutions)")
     amp: bool = Field(default=True, description="bf16 autocast for the forward pass on GPUs")
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_fits(cls, backend: str, info: ValidationInfo) -> str:
+        mode, dtype = info.data.get("mode"), info.data.get("dtype")
+        if backend == "mpi" and mode in ("scaling", "both"):
+            raise ValueError(
+                f"mode={mode} trains with torch DDP, which needs a torch.distributed backend; backend=mpi "
+                "(mpi4py) runs the collective sweep only: use mode=collective with backend=mpi, or "
+                "backend gloo/nccl for the scaling study"
+            )
+        if backend in ("gloo", "mpi") and mode == "nccl-tests":
+            raise ValueError(
+                f"mode=nccl-tests runs NVIDIA's nccl-tests binaries, which always use NCCL; backend={backend} "
+                "does not apply: leave backend auto (or nccl), or use mode=collective to sweep with "
+                f"{backend}"
+            )
+        if backend == "mpi" and dtype is not None and dtype not in MPI_DTYPES:
+            raise ValueError(no_mpi_dtype(dtype))
+        return backend
+
+    @field_validator("device")
+    @classmethod
+    def _device_fits(cls, device: str, info: ValidationInfo) -> str:
+        if device == "cuda" and info.data.get("backend") == "mpi":
+            raise ValueError(
+                "backend=mpi times host memory (numpy buffers, no GPU); use device cpu (or auto) with "
+                "backend=mpi, or backend=nccl for GPUs"
+            )
+        return device
 
     @model_validator(mode="after")
     def _consistent(self) -> Args:
@@ -126,7 +185,7 @@ SPEC = WorkloadSpec(
     backends=frozenset({Backend.LOCAL, Backend.BATCH}),
     default_backend=Backend.BATCH,
     distributed=True,
-    outputs=("metrics.json", "allreduce.csv", "allreduce.png", "scaling.csv", "scaling.png"),
+    outputs=OUTPUTS[Args.model_fields["mode"].default],
     demo_args={
         "min_bytes": 1024,
         "max_bytes": 4 * 1024 * 1024,

@@ -27,6 +27,16 @@ CSV_FIELDS = (
 )
 
 
+def device_line(rank: int, pid: int, host: str, device: str, name: str) -> str:
+    """Return one rank's line of nccl-tests' '# Using devices' block."""
+    return f"#  Rank {rank:3d} Pid {pid:7d} on {host:>12s} device {device} {name}"
+
+
+def devices_banner(lines: Sequence[str]) -> str:
+    """Return the '# Using devices' block of every rank's line, in rank order."""
+    return "#\n# Using devices\n" + "\n".join(lines) + "\n#"
+
+
 def time_text(us: float) -> str:
     """Format microseconds the way nccl-tests does (fewer decimals for longer times)."""
     if us >= 10000:

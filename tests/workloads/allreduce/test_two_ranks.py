@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.numeric import below
+from workloads.allreduce.spec import OUTPUTS
 from workloads.common.launch import spawn_local
 
 
@@ -40,6 +41,8 @@ def test_sweep_is_correct_consistent_and_flags_a_slow_cluster(tmp_path):
     assert m["expect"]["ok"] is False and m["expect"]["size_bytes"] == 1048576
     assert m["memcpy_gbps"] > 0
     assert (tmp_path / "allreduce.png").stat().st_size > 0
+    # exactly what the spec declares for the default mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS["collective"])
 
 
 @pytest.mark.parametrize(
@@ -64,6 +67,7 @@ def test_scaling_study_reports_every_variant_at_one_and_two_workers(tmp_path):
     for r in rows:
         assert r["efficiency"] == pytest.approx(r["samples_per_s"] / (t0[r["variant"]] * r["workers"]))
     assert (tmp_path / "scaling.png").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS["scaling"])
 
 
 def test_ddp_variants_average_gradients_like_an_independent_reference(tmp_path):

@@ -185,6 +185,8 @@ SPEC = WorkloadSpec(
     backends=frozenset({Backend.LOCAL, Backend.BATCH}),
     default_backend=Backend.BATCH,
     distributed=True,
+    # backend=mpi and the nccl-tests binaries are MPI programs: mpirun starts their ranks, not torchrun
+    mpi_when={"backend": "mpi"},
     outputs=OUTPUTS[Args.model_fields["mode"].default],
     demo_args={
         "min_bytes": 1024,

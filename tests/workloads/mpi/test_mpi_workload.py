@@ -37,7 +37,7 @@ def test_a_failing_rank_is_the_runs_exit_code(tmp_path: Path) -> None:
     fail = "import sys; from mpi4py import MPI; sys.exit(3 if MPI.COMM_WORLD.rank == 1 else 0)"
     result = Cli()("run", "mpi", "--workers", "2", "--out", str(tmp_path), "--", "python", "-c", fail)
     assert result.exit_code == 1
-    assert "rank(s) 0 exited 3" in result.stderr and "Traceback" not in result.output
+    assert "rank 0 exited 3" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "metrics.json").exists()
 
 
@@ -56,3 +56,18 @@ def test_without_a_program_or_with_one_where_none_is_taken(tmp_path: Path) -> No
     assert twice.exit_code == 1 and "program is given twice" in twice.stderr
     quote = Cli()("run", "mpi", "--set", "program=python 'unclosed", "--out", str(tmp_path))
     assert quote.exit_code == 1 and "cannot be split into words" in quote.stderr
+
+
+def test_mlhpc_run_allreduce_over_mpi_gives_the_table_with_nothing_wrong(tmp_path: Path) -> None:
+    # backend=mpi makes the run an MPI one (spec.mpi_when): one process whose mpirun starts both ranks
+    result = Cli()(
+        "run", "allreduce", "--workers", "2", "--demo", "--set", "backend=mpi", "--out", str(tmp_path),
+        "--output", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert (metrics["backend"], metrics["world_size"], metrics["wrong"]) == ("mpi", 2, 0)
+    assert metrics["rows"] and all(
+        row["in_place_wrong"] == row["out_of_place_wrong"] == 0 for row in metrics["rows"]
+    )
+    assert (tmp_path / "allreduce.csv").is_file() and (tmp_path / "allreduce.png").is_file()

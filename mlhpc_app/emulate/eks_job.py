@@ -149,14 +149,7 @@ def emulate_eks_job(
 ) -> JobEmulation:
     """Render the Job `mlhpc submit --backend eks` would apply for the config, and run it as Kubernetes would."""
     spec = registry.get(workload)
-    if Backend.EKS not in spec.backends:
-        remote = sorted(b for b in spec.backends if b != Backend.LOCAL)
-        raise BackendUnsupported(
-            f"{spec.name} does not support the eks backend (it supports: {', '.join(remote) or 'local only'})",
-            fix=f"emulate it with: mlhpc emulate {remote[0]} {spec.name}"
-            if remote
-            else f"mlhpc run {spec.name}",
-        )
+    backends.check_supported(spec, Backend.EKS)  # the refusal `mlhpc submit` gives
     path = resolve_config_path(config)
     cfg = load_config(path)
     if not cfg.inference.enabled:

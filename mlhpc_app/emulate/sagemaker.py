@@ -44,8 +44,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlhpc import invocation
-from mlhpc.errors import BackendUnsupported
 from mlhpc.spec import Backend, WorkloadSpec
+from mlhpc_app import backends
 from mlhpc_app.aws import jobs as awsjobs
 from mlhpc_app.aws import sagemaker as sagemaker_api
 from mlhpc_app.aws.stacks import split_s3
@@ -192,12 +192,7 @@ def emulate_sagemaker(
 ) -> TrainingEmulation:
     """Build the training request `mlhpc submit --backend sagemaker` would send and run it as SageMaker would."""
     spec = registry.get(workload)
-    if Backend.SAGEMAKER not in spec.backends:
-        remote = sorted(b for b in spec.backends if b != Backend.LOCAL)
-        raise BackendUnsupported(
-            f"{spec.name} does not support the sagemaker backend (it supports: {', '.join(remote) or 'local only'})",
-            fix=f"use --backend {remote[0]}" if remote else f"run it locally: mlhpc run {spec.name}",
-        )
+    backends.check_supported(spec, Backend.SAGEMAKER)  # the refusal `mlhpc submit` gives
     args = invocation.from_pairs(spec, list(sets), base=dict(spec.demo_args) if demo else None)
     assembly = load_assembly(config, workdir=workdir, assembly_dir=assembly_dir)
     workdir = workdir.resolve()

@@ -12,7 +12,7 @@ from mlhpc_app.cli.aws_options import PROFILE_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cost import config as cost_config
-from mlhpc_app.cost.config import usd
+from mlhpc_app.cost.money import usd
 from mlhpc_app.cost.model import Estimate, Kind
 from mlhpc_app.emulate.batch import DEFAULT_WORKDIR
 

@@ -112,12 +112,15 @@ class PriceTable:
                 f"no price table at {path}", fix=f"give --prices a table file, or drop it to use {TABLE_PATH}"
             ) from None
         except yaml.YAMLError as err:
-            raise PriceTableError(f"{path} is not valid YAML: {err}", fix="fix the file or restore it from git") from None
+            raise PriceTableError(
+                f"{path} is not valid YAML: {err}", fix="fix the file or restore it from git"
+            ) from None
         rows: dict[tuple[str, str], Price] = {}
         for index, raw in enumerate(doc.get("prices") or []):
             try:
-                price = Price(**{k: (str(v) if k == "read" else v) for k, v in raw.items()})
-                float(price.usd)
+                fields = {k: (str(v) if k == "read" else v) for k, v in raw.items()}
+                price = Price(**fields)  # type: ignore[arg-type]
+                price = Price(**{**fields, "usd": float(price.usd)})  # type: ignore[arg-type]
             except (TypeError, ValueError) as err:
                 raise PriceTableError(
                     f"{path}: prices[{index}] is not a price row ({err}): {raw!r}",

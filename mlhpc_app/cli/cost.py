@@ -12,8 +12,8 @@ from mlhpc_app.cli.aws_options import PROFILE_OPTION
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cost import config as cost_config
-from mlhpc_app.cost.money import usd
 from mlhpc_app.cost.model import Estimate, Kind
+from mlhpc_app.cost.money import usd
 from mlhpc_app.emulate.batch import DEFAULT_WORKDIR
 
 
@@ -31,9 +31,13 @@ def _quantity(value: float | None) -> str:
 
 
 def _tables(est: Estimate) -> list[Table]:
-    idle = Table(title=f"{est.project} in {est.region}: idle, per month (nothing running)", title_justify="left")
+    idle = Table(
+        title=f"{est.project} in {est.region}: idle, per month (nothing running)", title_justify="left"
+    )
     for column in ("stack", "item", "quantity", "unit", "unit price", "per month"):
-        idle.add_column(column, justify="right" if column in ("quantity", "unit price", "per month") else "left")
+        idle.add_column(
+            column, justify="right" if column in ("quantity", "unit price", "per month") else "left"
+        )
     for line in est.of(Kind.IDLE):
         idle.add_row(
             line.stack, line.item, _quantity(line.quantity), line.price.unit if line.price else line.key,
@@ -45,7 +49,11 @@ def _tables(est: Estimate) -> list[Table]:
     for column in ("stack", "environment", "market", "nodes", "per hour", "note"):
         compute.add_column(column, justify="right" if column in ("nodes", "per hour") else "left")
     for c in est.compute:
-        hourly = usd(c.usd_per_hour) if c.market == "on-demand" else f"unknown (at most {usd(c.spot_max_usd_per_hour)})"
+        hourly = (
+            usd(c.usd_per_hour)
+            if c.market == "on-demand"
+            else f"unknown (at most {usd(c.spot_max_usd_per_hour)})"
+        )
         compute.add_row(c.stack, c.item, c.market, f"{c.nodes} x {c.instance_type}", hourly, c.note)
     for line in [*est.of(Kind.FULL_SCALE), *est.of(Kind.RUNNING)]:
         compute.add_row(line.stack, line.item, "while running" if line.kind is Kind.RUNNING else "",
@@ -58,7 +66,11 @@ def _tables(est: Estimate) -> list[Table]:
         if (line.stack, line.key) in seen:
             continue  # one row per stack and price, however many buckets or log groups share it
         seen.add((line.stack, line.key))
-        price = f"{usd(line.price.usd, digits=4)} per {line.price.unit}" if line.price else f"unknown ({line.key})"
+        price = (
+            f"{usd(line.price.usd, digits=4)} per {line.price.unit}"
+            if line.price
+            else f"unknown ({line.key})"
+        )
         usage.add_row(line.stack, line.resource, line.item, price)
     return [idle, compute, usage]
 
@@ -66,15 +78,21 @@ def _tables(est: Estimate) -> list[Table]:
 @handle_errors
 def cost(
     *,
-    config: Path | None = typer.Argument(None, help="Config file (default: $MLHPC_CONFIG or config/default.yaml)."),
+    config: Path | None = typer.Argument(
+        None, help="Config file (default: $MLHPC_CONFIG or config/default.yaml)."
+    ),
     online: bool = typer.Option(
         False,
         "--online",
         help="Refresh the rows this config needs from the AWS Price List API (needs credentials) and save them "
         "into the --prices table.",
     ),
-    prices: Path = typer.Option(TABLE_PATH, "--prices", help="The price table to read (and --online to update)."),
-    workdir: Path = typer.Option(DEFAULT_WORKDIR, "--workdir", help="Where the synthesized assembly is cached."),
+    prices: Path = typer.Option(
+        TABLE_PATH, "--prices", help="The price table to read (and --online to update)."
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR, "--workdir", help="Where the synthesized assembly is cached."
+    ),
     assembly: Path | None = typer.Option(
         None, "--assembly", help="A synthesized assembly of the same config (cdk.out of `mlhpc demo`)."
     ),
@@ -99,7 +117,9 @@ def cost(
 
     def note() -> None:
         if not quiet:
-            err_console.print("[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]")
+            err_console.print(
+                "[dim]reading the synthesized stacks (synthesizing once per config and source)…[/]"
+            )
 
     table = PriceTable.load(prices)
     est = cost_config.for_config(config, table=table, workdir=workdir, assembly_dir=assembly, on_synth=note)
@@ -123,7 +143,10 @@ def cost(
         console.print(rendered)
     console.print(idle_summary(est))
     for line in est.idle_unknown:
-        console.print(f"  unknown: {line.stack} {line.item} (no {line.key} price for {est.region} in {prices})", markup=False)
+        console.print(
+            f"  unknown: {line.stack} {line.item} (no {line.key} price for {est.region} in {prices})",
+            markup=False,
+        )
     console.print(
         "[dim]List prices, no free tier or discounts; Spot prices vary (Batch caps them at the On-Demand price). "
         f"Sources and dates: {prices}.[/]"

@@ -26,11 +26,15 @@ def for_config(
     return estimate(assembly, table or PriceTable.load())
 
 
-def cached(config: Path, *, table: PriceTable | None = None, workdir: Path = DEFAULT_WORKDIR) -> Estimate | None:
+def cached(
+    config: Path, *, table: PriceTable | None = None, workdir: Path = DEFAULT_WORKDIR
+) -> Estimate | None:
     """Return the estimate when the config's assembly is already synthesized in the workdir, else None."""
     path = resolve_config_path(config)
     cfg = load_config(path)
     outdir = workdir.resolve() / "cdk.out" / digest(path.read_text(encoding="utf-8"))
     if not (outdir / "HpcStack.template.json").is_file():
         return None
-    return estimate(Assembly.load(outdir, project=cfg.project.name, region=cfg.project.region), table or PriceTable.load())
+    return estimate(
+        Assembly.load(outdir, project=cfg.project.name, region=cfg.project.region), table or PriceTable.load()
+    )

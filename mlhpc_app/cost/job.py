@@ -48,7 +48,11 @@ class JobCost:
     def line(self) -> str:
         """Return the line `mlhpc submit --dry-run` and `mlhpc results` print."""
         hours = self.seconds / 3600
-        rate = f"{usd(self.price.usd, digits=3)}/h" if self.price else f"unknown (no {self._key} price for {self.region})"
+        rate = (
+            f"{usd(self.price.usd, digits=3)}/h"
+            if self.price
+            else f"unknown (no {self._key} price for {self.region})"
+        )
         total = usd(self.usd)
         if self.market == SPOT and self.usd is not None:
             total = f"at most {total} (Spot, capped at On-Demand)"
@@ -79,11 +83,15 @@ class JobCost:
 
 
 def _key(instance_type: str) -> str:
-    return pricing.sagemaker_hour(instance_type) if instance_type.startswith("ml.") else pricing.instance_hour(instance_type)
+    return (
+        pricing.sagemaker_hour(instance_type)
+        if instance_type.startswith("ml.")
+        else pricing.instance_hour(instance_type)
+    )
 
 
 def _cost(
-    table: PriceTable, region: str, instance_type: str, instance_basis: str, nodes: int, seconds: float,
+    table: PriceTable, region: str, instance_type: str, *, instance_basis: str, nodes: int, seconds: float,
     duration_basis: str, market: str,
 ) -> JobCost:  # fmt: skip
     return JobCost(instance_type, instance_basis, nodes, seconds, duration_basis, market,
@@ -104,7 +112,7 @@ def _sizing(tgt: Target, workload: str, queue: str | None) -> tuple[str, str] | 
 
 
 def for_dry_run(
-    tgt: Target, backend: Backend, request: dict[str, Any], workload: str, queue: str | None,
+    tgt: Target, backend: Backend, request: dict[str, Any], workload: str, queue: str | None, *,
     table: PriceTable | None = None,
 ) -> JobCost | None:  # fmt: skip
     """Return the most a prepared request can cost (its spec's limit), or None where mlhpc cannot tell."""
@@ -118,14 +126,20 @@ def for_dry_run(
         config = request.get("ResourceConfig") or {}
         seconds = float((request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", timeout))
         market = SPOT if request.get("EnableManagedSpotTraining") else ON_DEMAND
-        return _cost(table, region, str(config.get("InstanceType")), "the request", int(config.get("InstanceCount", 1)),
-                     seconds, "MaxRuntimeInSeconds, the most it may run", market)  # fmt: skip
+        return _cost(
+            table, region, str(config.get("InstanceType")), instance_basis="the request",
+            nodes=int(config.get("InstanceCount", 1)), seconds=seconds,
+            duration_basis="MaxRuntimeInSeconds, the most it may run", market=market,
+        )  # fmt: skip
     if backend is Backend.BATCH:
         sized = _sizing(tgt, workload, queue)
         if sized is None:
             return None
         nodes = int((request.get("nodeOverrides") or {}).get("numNodes", 1))
-        return _cost(table, region, sized[0], "the type its job definition is sized for", nodes, timeout, limit, sized[1])
+        return _cost(
+            table, region, sized[0], instance_basis="the type its job definition is sized for", nodes=nodes,
+            seconds=timeout, duration_basis=limit, market=sized[1],
+        )  # fmt: skip
     return None  # EKS pods run on the node groups, whose cost `mlhpc cost` counts
 
 
@@ -159,7 +173,10 @@ def for_job(tgt: Target, info: JobInfo, table: PriceTable | None = None) -> JobC
     if info.backend == Backend.SAGEMAKER.value:
         if not info.instance_type:
             return None
-        return _cost(table, region, info.instance_type, "its ResourceConfig", info.nodes, seconds, duration, ON_DEMAND)
+        return _cost(
+            table, region, info.instance_type, instance_basis="its ResourceConfig", nodes=info.nodes,
+            seconds=seconds, duration_basis=duration, market=ON_DEMAND,
+        )  # fmt: skip
     if info.backend != Backend.BATCH.value:
         return None
     queue = next((k for k, arn in tgt.deployment.queues().items() if arn == info.queue), None)
@@ -168,5 +185,12 @@ def for_job(tgt: Target, info: JobInfo, table: PriceTable | None = None) -> JobC
     if ran_on is None and sized is None:
         return None
     market = sized[1] if sized else ON_DEMAND
-    basis = "ECS: the instance it ran on" if ran_on else "the type its job definition is sized for; ECS named none"
-    return _cost(table, region, ran_on or sized[0], basis, info.nodes, seconds, duration, market)  # type: ignore[index]
+    basis = (
+        "ECS: the instance it ran on"
+        if ran_on
+        else "the type its job definition is sized for; ECS named none"
+    )
+    return _cost(
+        table, region, ran_on or sized[0], instance_basis=basis, nodes=info.nodes,  # type: ignore[index]
+        seconds=seconds, duration_basis=duration, market=market,
+    )  # fmt: skip

@@ -113,7 +113,7 @@ class ComputeLine:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the line as JSON-ready data."""
-        rnd = (lambda v: None if v is None else round(v, 4))  # noqa: E731
+        rnd = lambda v: None if v is None else round(v, 4)  # noqa: E731
         return {
             "stack": self.stack,
             "resource": self.resource,
@@ -241,7 +241,9 @@ FREE = frozenset(
 # usage-only: the unit prices a person needs to reckon with their own volumes
 USAGE: dict[str, tuple[tuple[str, str], ...]] = {
     "AWS::S3::Bucket": ((pricing.S3_STANDARD_GB_MONTH, "storage"),),
-    "AWS::EFS::FileSystem": ((pricing.EFS_STANDARD_GB_MONTH, "storage (elastic throughput billed per GB moved)"),),
+    "AWS::EFS::FileSystem": (
+        (pricing.EFS_STANDARD_GB_MONTH, "storage (elastic throughput billed per GB moved)"),
+    ),
     "AWS::Logs::LogGroup": (
         (pricing.LOGS_INGESTED_GB, "ingestion"),
         (pricing.LOGS_STORED_GB_MONTH, "storage"),
@@ -279,7 +281,7 @@ class _Context:
         return self.table.get(self.region, key)
 
     def line(
-        self, logical: str, item: str, kind: Kind, key: str, quantity: float | None, note: str = ""
+        self, logical: str, item: str, kind: Kind, key: str, quantity: float | None, *, note: str = ""
     ) -> Line:
         return Line(self.label, logical, item, kind, key, quantity, self.price(key), note)
 
@@ -297,7 +299,9 @@ class _Context:
         logical = self.logical_of(launch_template)
         template = self.resources.get(logical or "", {})
         data = (template.get("Properties") or {}).get("LaunchTemplateData") or {}
-        return sum(int((m.get("Ebs") or {}).get("VolumeSize", 0)) for m in data.get("BlockDeviceMappings") or [])
+        return sum(
+            int((m.get("Ebs") or {}).get("VolumeSize", 0)) for m in data.get("BlockDeviceMappings") or []
+        )
 
 
 def _monthly(count: float) -> float:
@@ -310,7 +314,9 @@ def _nat_gateway(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[L
 
 
 def _eip(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
-    yield ctx.line(logical, "public IPv4 address (the NAT gateway's)", Kind.IDLE, pricing.PUBLIC_IPV4_HOUR, _monthly(1))
+    yield ctx.line(
+        logical, "public IPv4 address (the NAT gateway's)", Kind.IDLE, pricing.PUBLIC_IPV4_HOUR, _monthly(1)
+    )
 
 
 def _endpoint(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
@@ -324,7 +330,13 @@ def _endpoint(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line
         logical, f"interface endpoint {name or service} ({zones} zones)", Kind.IDLE,
         pricing.INTERFACE_ENDPOINT_AZ_HOUR, _monthly(zones),
     )  # fmt: skip
-    yield ctx.line(logical, f"interface endpoint {name or service} data processed", Kind.USAGE, pricing.INTERFACE_ENDPOINT_GB, None)
+    yield ctx.line(
+        logical,
+        f"interface endpoint {name or service} data processed",
+        Kind.USAGE,
+        pricing.INTERFACE_ENDPOINT_GB,
+        None,
+    )
 
 
 def _endpoint_name(service: str, region: str) -> str:
@@ -346,7 +358,7 @@ def _fsx(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | Co
 def _kms(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
     rotates = bool((res.get("Properties") or {}).get("EnableKeyRotation"))
     note = "rotation adds $1/month per new backing key after each yearly rotation" if rotates else ""
-    yield ctx.line(logical, "KMS customer managed key", Kind.IDLE, pricing.KMS_KEY_MONTH, 1.0, note)
+    yield ctx.line(logical, "KMS customer managed key", Kind.IDLE, pricing.KMS_KEY_MONTH, 1.0, note=note)
     yield ctx.line(logical, "KMS requests", Kind.USAGE, pricing.KMS_REQUESTS_10K, None)
 
 
@@ -356,7 +368,9 @@ def _dashboard(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Lin
 
 def _alarm(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
     props = res.get("Properties") or {}
-    metrics = [m for m in props.get("Metrics") or [] if "MetricStat" in m] or ([1] if props.get("MetricName") else [])
+    metrics = [m for m in props.get("Metrics") or [] if "MetricStat" in m] or (
+        [1] if props.get("MetricName") else []
+    )
     count = max(len(metrics), 1)
     yield ctx.line(logical, f"CloudWatch alarm ({count} metric{'s' if count > 1 else ''})", Kind.IDLE,
                    pricing.CLOUDWATCH_ALARM_METRIC_MONTH, float(count))  # fmt: skip
@@ -390,7 +404,7 @@ def _function(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line
                 continue
             yield ctx.line(
                 f"{logical}, {rule_id}", f"scheduled function: {runs:,.0f} runs a month", Kind.IDLE,
-                pricing.LAMBDA_REQUESTS_1M, runs / 1e6, f"{rprops['ScheduleExpression']}; duration is usage",
+                pricing.LAMBDA_REQUESTS_1M, runs / 1e6, note=f"{rprops['ScheduleExpression']}; duration is usage",
             )  # fmt: skip
     queues = ((props.get("Environment") or {}).get("Variables") or {}).get("QUEUES")
     if queues is not None:  # stacks/lambdas/queue_metrics.py: one metric per queue and status
@@ -417,28 +431,42 @@ def _eks_cluster(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[L
     props = res.get("Properties") or {}
     version = (props.get("Config") or props).get("version") or props.get("Version") or "?"
     yield ctx.line(logical, f"EKS control plane (Kubernetes {version})", Kind.IDLE, pricing.EKS_CLUSTER_HOUR,
-                   _monthly(1), "standard support; a version past it bills the extended-support rate")  # fmt: skip
+                   _monthly(1), note="standard support; a version past it bills the extended-support rate")  # fmt: skip
 
 
 def _instances(
-    ctx: _Context, logical: str, item: str, instance_type: str, count: int, volume_gib: int, kind: Kind
+    ctx: _Context, logical: str, item: str, instance_type: str, *, count: int, volume_gib: int, kind: Kind
 ) -> Iterator[Line]:
     hours = _monthly(count) if kind is Kind.IDLE else float(count)
-    yield ctx.line(logical, f"{item}: {count} x {instance_type}", kind, pricing.instance_hour(instance_type), hours)
+    yield ctx.line(
+        logical, f"{item}: {count} x {instance_type}", kind, pricing.instance_hour(instance_type), hours
+    )
     if volume_gib:
         gb_months = count * volume_gib * (1.0 if kind is Kind.IDLE else 1 / HOURS_PER_MONTH)
-        yield ctx.line(logical, f"{item}: {count} x {volume_gib} GiB gp3", kind, pricing.EBS_GP3_GB_MONTH, gb_months)
+        yield ctx.line(
+            logical, f"{item}: {count} x {volume_gib} GiB gp3", kind, pricing.EBS_GP3_GB_MONTH, gb_months
+        )
 
 
 def _nodegroup(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
     props = res.get("Properties") or {}
     scaling = props.get("ScalingConfig") or {}
     types = props.get("InstanceTypes") or ["?"]
-    volume = ctx.root_volume_gib((props.get("LaunchTemplate") or {}).get("Id")) or int(props.get("DiskSize", 20))
+    volume = ctx.root_volume_gib((props.get("LaunchTemplate") or {}).get("Id")) or int(
+        props.get("DiskSize", 20)
+    )
     desired = int(scaling.get("DesiredSize", scaling.get("MinSize", 0)))
     name = str(props.get("NodegroupName") or logical)
     if desired:
-        yield from _instances(ctx, logical, f"EKS node group {name} (desired)", types[0], desired, volume, Kind.IDLE)
+        yield from _instances(
+            ctx,
+            logical,
+            f"EKS node group {name} (desired)",
+            types[0],
+            count=desired,
+            volume_gib=volume,
+            kind=Kind.IDLE,
+        )
     maximum = int(scaling.get("MaxSize", desired))
     yield ComputeLine(
         ctx.label, logical, f"EKS node group {name} at max_size", "spot" if props.get("CapacityType") == "SPOT"
@@ -449,8 +477,18 @@ def _nodegroup(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Lin
 
 def _ec2_instance(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
     props = res.get("Properties") or {}
-    volume = sum(int((m.get("Ebs") or {}).get("VolumeSize", 0)) for m in props.get("BlockDeviceMappings") or [])
-    yield from _instances(ctx, logical, "EC2 instance", str(props.get("InstanceType")), 1, volume, Kind.IDLE)
+    volume = sum(
+        int((m.get("Ebs") or {}).get("VolumeSize", 0)) for m in props.get("BlockDeviceMappings") or []
+    )
+    yield from _instances(
+        ctx,
+        logical,
+        "EC2 instance",
+        str(props.get("InstanceType")),
+        count=1,
+        volume_gib=volume,
+        kind=Kind.IDLE,
+    )
 
 
 def _emr(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
@@ -468,9 +506,9 @@ def _emr(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | Co
             for c in (group.get("EbsConfiguration") or {}).get("EbsBlockDeviceConfigs") or []
         )
         name = f"EMR {group.get('Name', group_key)}"
-        yield from _instances(ctx, logical, name, itype, count, ebs, Kind.RUNNING)
+        yield from _instances(ctx, logical, name, itype, count=count, volume_gib=ebs, kind=Kind.RUNNING)
         yield ctx.line(logical, f"{name}: EMR fee, {count} x {itype}", Kind.RUNNING, pricing.emr_fee_hour(itype),
-                       float(count), note)  # fmt: skip
+                       float(count), note=note)  # fmt: skip
 
 
 def _sagemaker_domain(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
@@ -479,8 +517,10 @@ def _sagemaker_domain(ctx: _Context, logical: str, res: dict[str, Any]) -> Itera
             or {}).get("DefaultResourceSpec") or {}  # fmt: skip
     itype = str(spec.get("InstanceType", "ml.t3.medium"))
     yield ctx.line(logical, f"Studio JupyterLab app ({itype}) per hour it runs", Kind.USAGE,
-                   pricing.sagemaker_hour(itype), None, "apps stop after their idle timeout")  # fmt: skip
-    yield ctx.line(logical, "Studio home directories (the domain's EFS)", Kind.USAGE, pricing.EFS_STANDARD_GB_MONTH, None)
+                   pricing.sagemaker_hour(itype), None, note="apps stop after their idle timeout")  # fmt: skip
+    yield ctx.line(
+        logical, "Studio home directories (the domain's EFS)", Kind.USAGE, pricing.EFS_STANDARD_GB_MONTH, None
+    )
 
 
 def _image_pipeline(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
@@ -488,7 +528,7 @@ def _image_pipeline(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterato
     infra = ctx.resources.get(ctx.logical_of(props.get("InfrastructureConfigurationArn")) or "", {})
     for itype in (infra.get("Properties") or {}).get("InstanceTypes") or []:
         yield ctx.line(logical, f"image build instance {itype} per build hour", Kind.USAGE, pricing.instance_hour(itype), None,
-                       "scheduled builds: none" if not props.get("Schedule") else "on its schedule")  # fmt: skip
+                       note="scheduled builds: none" if not props.get("Schedule") else "on its schedule")  # fmt: skip
 
 
 def _compute_environment(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
@@ -510,7 +550,9 @@ def _compute_environment(ctx: _Context, logical: str, res: dict[str, Any]) -> It
     unknown = [name for cost, name, _, _ in options if cost == math.inf]
     _, name, nodes, price = max(options, key=lambda o: (o[0], o[1]))
     others = [n for n in types if n != name]
-    note = f"the costliest of {', '.join(types)} filling {max_vcpus} vCPUs" if others else f"{max_vcpus} vCPUs"
+    note = (
+        f"the costliest of {', '.join(types)} filling {max_vcpus} vCPUs" if others else f"{max_vcpus} vCPUs"
+    )
     if unknown:
         price = None
         note += f"; no price for {', '.join(unknown)}"
@@ -521,10 +563,21 @@ def _compute_environment(ctx: _Context, logical: str, res: dict[str, Any]) -> It
         yield ctx.line(logical, f"{label}: {nodes} x {volume} GiB gp3 root volumes", Kind.FULL_SCALE,
                        pricing.EBS_GP3_GB_MONTH, nodes * volume / HOURS_PER_MONTH)  # fmt: skip
     if min_vcpus:
-        cheapest = min(types, key=lambda n: (ctx.price(pricing.instance_hour(n)) or Price("", "", math.inf, "", "", "")).usd)
+        cheapest = min(
+            types,
+            key=lambda n: (ctx.price(pricing.instance_hour(n)) or Price("", "", math.inf, "", "", "")).usd,
+        )
         facts = lookup(cheapest)
         count = math.ceil(min_vcpus / facts.vcpus) if facts else 1
-        yield from _instances(ctx, logical, f"{label} min_vcpus {min_vcpus}", cheapest, count, volume, Kind.IDLE)
+        yield from _instances(
+            ctx,
+            logical,
+            f"{label} min_vcpus {min_vcpus}",
+            cheapest,
+            count=count,
+            volume_gib=volume,
+            kind=Kind.IDLE,
+        )
 
 
 PRICED: dict[str, Pricer] = {
@@ -581,7 +634,10 @@ def estimate(assembly: Assembly, table: PriceTable) -> Estimate:
             kind = res["Type"]
             if kind in PRICED:
                 for line in PRICED[kind](ctx, logical, res):
-                    (result.compute if isinstance(line, ComputeLine) else result.lines).append(line)
+                    if isinstance(line, ComputeLine):
+                        result.compute.append(line)
+                    else:
+                        result.lines.append(line)
             for key, what in USAGE.get(kind, ()):
                 result.lines.append(ctx.line(logical, f"{_short(kind)} {what}", Kind.USAGE, key, None))
     return result

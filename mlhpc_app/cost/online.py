@@ -48,13 +48,23 @@ def query_for(key: str) -> Query | None:
             "instance-hour",
         )
     fixed = {
-        pricing.NAT_GATEWAY_HOUR: Query("AmazonEC2", {"productFamily": "NAT Gateway"}, "NAT gateway-hour", "NatGateway-Hours"),
-        pricing.NAT_GATEWAY_GB: Query("AmazonEC2", {"productFamily": "NAT Gateway"}, "GB processed", "NatGateway-Bytes"),
-        pricing.EBS_GP3_GB_MONTH: Query("AmazonEC2", {"productFamily": "Storage", "volumeApiName": "gp3"}, "GB-month provisioned"),
-        pricing.EKS_CLUSTER_HOUR: Query("AmazonEKS", {}, "cluster-hour (standard support)", "AmazonEKS-Hours:perCluster"),
+        pricing.NAT_GATEWAY_HOUR: Query(
+            "AmazonEC2", {"productFamily": "NAT Gateway"}, "NAT gateway-hour", "NatGateway-Hours"
+        ),
+        pricing.NAT_GATEWAY_GB: Query(
+            "AmazonEC2", {"productFamily": "NAT Gateway"}, "GB processed", "NatGateway-Bytes"
+        ),
+        pricing.EBS_GP3_GB_MONTH: Query(
+            "AmazonEC2", {"productFamily": "Storage", "volumeApiName": "gp3"}, "GB-month provisioned"
+        ),
+        pricing.EKS_CLUSTER_HOUR: Query(
+            "AmazonEKS", {}, "cluster-hour (standard support)", "AmazonEKS-Hours:perCluster"
+        ),
         pricing.KMS_KEY_MONTH: Query("awskms", {}, "key-month", "KMS-Keys"),
         pricing.INTERFACE_ENDPOINT_AZ_HOUR: Query("AmazonVPC", {}, "endpoint-AZ-hour", "VpcEndpoint-Hours"),
-        pricing.PUBLIC_IPV4_HOUR: Query("AmazonVPC", {}, "public IPv4 address-hour", "PublicIPv4:InUseAddress"),
+        pricing.PUBLIC_IPV4_HOUR: Query(
+            "AmazonVPC", {}, "public IPv4 address-hour", "PublicIPv4:InUseAddress"
+        ),
     }
     return fixed.get(key)
 
@@ -82,11 +92,19 @@ def _on_demand_usd(entry: dict[str, Any]) -> float | None:
 
 def _products(aws: Aws, query: Query, region: str) -> list[dict[str, Any]]:
     client = aws.client("pricing")
-    filters = [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in {**query.filters, "regionCode": region}.items()]
+    filters = [
+        {"Type": "TERM_MATCH", "Field": k, "Value": v}
+        for k, v in {**query.filters, "regionCode": region}.items()
+    ]
     entries: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"ServiceCode": query.service, "Filters": filters, "FormatVersion": "aws_v1", "MaxResults": 100}
+        kwargs: dict[str, Any] = {
+            "ServiceCode": query.service,
+            "Filters": filters,
+            "FormatVersion": "aws_v1",
+            "MaxResults": 100,
+        }
         if token:
             kwargs["NextToken"] = token
         page = with_backoff(lambda kw=kwargs: client.get_products(**kw), what="pricing:GetProducts")  # type: ignore[misc]
@@ -116,7 +134,9 @@ def refresh(aws: Aws, region: str, keys: Iterable[str], *, today: str | None = N
         if not found:
             result.missing[f"{region} {key}"] = f"{query.service} has no On-Demand product for it in {region}"
             continue
-        usd, entry = min(found, key=lambda f: f[0])  # several SKUs (e.g. reserved-capacity variants): the list price
+        usd, entry = min(
+            found, key=lambda f: f[0]
+        )  # several SKUs (e.g. reserved-capacity variants): the list price
         sku = (entry.get("product") or {}).get("sku", "?")
         result.prices.append(
             Price(

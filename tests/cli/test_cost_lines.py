@@ -50,7 +50,9 @@ def test_sagemaker_dry_run_names_an_unknown_price(cli: Cli, stacks: dict) -> Non
     cost = data["cost"]
     assert cost["instance_type"].startswith("ml.") and cost["usd"] is None and cost["known"] is False
     table = cli("submit", "hello", "--backend", "sagemaker", "--dry-run")
-    assert f"unknown (no sagemaker/{cost['instance_type']}/hour price for us-east-1) = unknown" in table.stdout
+    assert (
+        f"unknown (no sagemaker/{cost['instance_type']}/hour price for us-east-1) = unknown" in table.stdout
+    )
 
 
 def fixed_times(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +91,9 @@ def test_results_cost_from_the_batch_jobs_start_and_stop(
     ) in table.stdout
 
 
-def test_results_cost_from_the_training_jobs_times(cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_cost_from_the_training_jobs_times(
+    cli: Cli, stacks: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job = cli.json("submit", "hello", "--backend", "sagemaker", "--detach")
     real = sagemaker_adapter.describe
 

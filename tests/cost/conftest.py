@@ -18,6 +18,8 @@ def assembly_of(synth_config: Any) -> Any:
     def _load(path: Path) -> tuple[Path, Assembly]:
         result = synth_config(path)
         cfg = load_config(path)
-        return result.outdir, Assembly.load(result.outdir, project=cfg.project.name, region=cfg.project.region)
+        return result.outdir, Assembly.load(
+            result.outdir, project=cfg.project.name, region=cfg.project.region
+        )
 
     return _load

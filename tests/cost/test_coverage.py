@@ -22,7 +22,9 @@ def test_every_resource_type_is_classified(path: Path, assembly_of: Any) -> None
     assert unclassified == [], f"{path.name}: add these to PRICED, USAGE or FREE in mlhpc_app/cost/model.py"
     est = model.estimate(assembly, PriceTable.load())
     # every priced type present gives at least one line
-    type_of = {lid: r["Type"] for t in assembly.templates.values() for lid, r in (t.get("Resources") or {}).items()}
+    type_of = {
+        lid: r["Type"] for t in assembly.templates.values() for lid, r in (t.get("Resources") or {}).items()
+    }
     itemised = {type_of[line.resource.split(", ")[0]] for line in [*est.lines, *est.compute]}
     assert {t for t in types if model.classification(t) == "priced"} <= itemised
     assert all(line.price is None or line.price.usd > 0 for line in est.lines)

@@ -93,14 +93,22 @@ def test_refresh_reads_instance_and_nat_prices(monkeypatch: pytest.MonkeyPatch) 
          "FormatVersion": "aws_v1"},
         {**nat_request, "NextToken": "page2"},
     )  # fmt: skip
-    keys = [pricing.instance_hour("p5.48xlarge"), pricing.NAT_GATEWAY_HOUR, pricing.EKS_CLUSTER_HOUR, pricing.SECRET_MONTH]
+    keys = [
+        pricing.instance_hour("p5.48xlarge"),
+        pricing.NAT_GATEWAY_HOUR,
+        pricing.EKS_CLUSTER_HOUR,
+        pricing.SECRET_MONTH,
+    ]
     with stub:
         found = online.refresh(aws, "us-east-2", keys, today="2026-12-02")
     stub.assert_no_pending_responses()
     by_key = {p.key: p for p in found.prices}
     assert by_key[pricing.instance_hour("p5.48xlarge")].usd == 55.04
     assert by_key[pricing.NAT_GATEWAY_HOUR].usd == 0.045
-    assert "sku SKU3" in by_key[pricing.NAT_GATEWAY_HOUR].source and by_key[pricing.NAT_GATEWAY_HOUR].read == "2026-12-02"
+    assert (
+        "sku SKU3" in by_key[pricing.NAT_GATEWAY_HOUR].source
+        and by_key[pricing.NAT_GATEWAY_HOUR].read == "2026-12-02"
+    )
     # no product: stays unknown; no query: says so; neither becomes 0
     assert "no On-Demand product" in found.missing[f"us-east-2 {pricing.EKS_CLUSTER_HOUR}"]
     assert "no Price List query" in found.missing[f"us-east-2 {pricing.SECRET_MONTH}"]
@@ -111,7 +119,14 @@ def test_refreshed_rows_round_trip_through_the_table(tmp_path: Path) -> None:
     path.write_text(pricing.TABLE_PATH.read_text(encoding="utf-8"), encoding="utf-8")
     table = PriceTable.load(path)
     assert table.get("us-east-2", pricing.instance_hour("p5.48xlarge")) is None
-    new = pricing.Price(pricing.instance_hour("p5.48xlarge"), "us-east-2", 55.04, "instance-hour", "AWS Price List API", "2026-12-02")
+    new = pricing.Price(
+        pricing.instance_hour("p5.48xlarge"),
+        "us-east-2",
+        55.04,
+        "instance-hour",
+        "AWS Price List API",
+        "2026-12-02",
+    )
     table.merged([new]).save(path)
     again = PriceTable.load(path)
     assert again.get("us-east-2", new.key) == new
@@ -119,7 +134,9 @@ def test_refreshed_rows_round_trip_through_the_table(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8").startswith("# The prices mlhpc multiplies")  # the header stays
 
 
-def test_cli_online_saves_what_the_api_answered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, assembly_of: Any) -> None:
+def test_cli_online_saves_what_the_api_answered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, assembly_of: Any
+) -> None:
     from typer.testing import CliRunner
 
     from mlhpc_app.cli.main import app
@@ -133,7 +150,14 @@ def test_cli_online_saves_what_the_api_answered(monkeypatch: pytest.MonkeyPatch,
 
     def refresh(aws: Any, region: str, keys: Any, **_: Any) -> online.Refresh:
         asked.append((region, tuple(sorted(keys))))
-        price = pricing.Price(pricing.instance_hour("p5.48xlarge"), region, 55.04, "instance-hour", "AWS Price List API: test", "2026-12-02")
+        price = pricing.Price(
+            pricing.instance_hour("p5.48xlarge"),
+            region,
+            55.04,
+            "instance-hour",
+            "AWS Price List API: test",
+            "2026-12-02",
+        )
         return online.Refresh(prices=[price], missing={})
 
     monkeypatch.setattr(online, "refresh", refresh)
@@ -142,7 +166,11 @@ def test_cli_online_saves_what_the_api_answered(monkeypatch: pytest.MonkeyPatch,
                                       "--output", "json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     [(region, keys)] = asked
-    assert region == "us-east-2" and pricing.instance_hour("p5.48xlarge") in keys and pricing.NAT_GATEWAY_HOUR in keys
+    assert (
+        region == "us-east-2"
+        and pricing.instance_hour("p5.48xlarge") in keys
+        and pricing.NAT_GATEWAY_HOUR in keys
+    )
     [gpu] = [c for c in json.loads(result.stdout)["full_scale"] if c["instance_type"] == "p5.48xlarge"]
     assert gpu["usd_per_hour"] == pytest.approx(4 * 55.04)  # max_vcpus 768 = 4 nodes
     assert PriceTable.load(path).get("us-east-2", pricing.instance_hour("p5.48xlarge")) is not None

@@ -40,7 +40,9 @@ def test_bad_tables_are_refused_with_a_fix(tmp_path: Path) -> None:
         PriceTable.load(tmp_path / "none.yaml")
     assert "no price table at" in missing.value.message and "--prices" in missing.value.fix
     bad = tmp_path / "bad.yaml"
-    bad.write_text("prices:\n- {key: k, region: r, usd: -1, unit: u, source: s, read: '2026-01-01'}\n", encoding="utf-8")
+    bad.write_text(
+        "prices:\n- {key: k, region: r, usd: -1, unit: u, source: s, read: '2026-01-01'}\n", encoding="utf-8"
+    )
     with pytest.raises(PriceTableError) as negative:
         PriceTable.load(bad)
     assert "negative price -1" in negative.value.message

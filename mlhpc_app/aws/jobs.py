@@ -90,6 +90,7 @@ class JobInfo:
     attempts: int = 0
     output_uri: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    instance_type: str = ""  # where the backend reports it (SageMaker's ResourceConfig)
 
     @property
     def done(self) -> bool:

@@ -189,6 +189,7 @@ def describe(aws: Aws, name: str) -> JobInfo:
         log_stream=f"{name}/algo-1",
         output_uri=raw.get("OutputDataConfig", {}).get("S3OutputPath", ""),
         tags=tags,
+        instance_type=str(raw.get("ResourceConfig", {}).get("InstanceType", "")),
     )
 
 

@@ -21,24 +21,40 @@ def _cell(report: StackReport, guard: str) -> str:
     return f"[red]{open_} open[/]{note}" if open_ else f"[green]pass[/]{note}"
 
 
-def summary_table(report: GuardrailReport, title: str) -> Table:
-    """Return the per-stack table: resources, template size and each guard's result."""
+def summary_table(report: GuardrailReport, title: str, idle: dict[str, float] | None = None) -> Table:
+    """Return the per-stack table: resources, template size, idle cost a month and each guard's result."""
     table = Table(title=title, title_justify="left")
     table.add_column("stack")
     table.add_column("resources", justify="right")
     table.add_column("template", justify="right")
+    if idle is not None:
+        table.add_column("idle $/month", justify="right")
     for guard in GUARDS:
         table.add_column(guard)
     table.add_column("status")
     for stack in report.stacks:
+        cost = [] if idle is None else [f"{idle[stack.stack]:,.2f}" if stack.stack in idle else "-"]
         table.add_row(
             stack.stack,
             str(stack.resources),
             f"{stack.size_bytes / 1024:.0f} KiB",
+            *cost,
             *(_cell(stack, g) for g in GUARDS),
             "[bold green]PASS[/]" if stack.passed else "[bold red]FAIL[/]",
         )
     return table
+
+
+def idle_by_stack(cfg: object, outdir: Path) -> dict[str, float]:
+    """Return each stack's known idle monthly cost (`mlhpc cost` itemises it), from the assembly."""
+    from mlhpc.pricing import PriceTable
+    from mlhpc_app.cost.model import estimate
+    from mlhpc_app.emulate.template import Assembly
+
+    project = cfg.project  # type: ignore[attr-defined]
+    return estimate(
+        Assembly.load(outdir, project=project.name, region=project.region), PriceTable.load()
+    ).idle_by_stack()
 
 
 def report_dict(report: GuardrailReport) -> dict[str, object]:
@@ -85,11 +101,15 @@ def demo(
     synth_s = time.perf_counter() - started
     with console.status("running cdk-nag, cfn-lint, checkov and mlhpc checks ..."):
         report = run_guardrails(result.outdir)
+    idle = idle_by_stack(cfg, result.outdir)
     if output is OutputFormat.JSON:
-        print_json({"config": str(config), "synth_s": round(synth_s, 1), **report_dict(report)})
+        data = report_dict(report)
+        for row in data["stacks"]:  # type: ignore[attr-defined]
+            row["idle_monthly_usd"] = round(idle[row["stack"]], 2) if row["stack"] in idle else None
+        print_json({"config": str(config), "synth_s": round(synth_s, 1), **data})
     else:
         title = f"mlhpc demo: {config} -> {cdk_out}/ ({len(report.stacks)} stacks, synthesized in {synth_s:.0f} s)"
-        console.print(summary_table(report, title))
+        console.print(summary_table(report, title, idle))
         for line in report.failures():
             err_console.print(f"[red]FAIL[/] {line}", markup=True)
         if report.passed:

@@ -26,6 +26,7 @@ from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.follow import summary_table
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
 from mlhpc_app.cli.run import metrics_table
+from mlhpc_app.cost import job as job_cost
 from workloads import registry
 from workloads.common.storage import StorageError, local_target
 
@@ -285,6 +286,7 @@ def results(
     metrics_file = local / "metrics.json"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
     plots = sorted(str(p) for p in local.rglob("*.png"))
+    cost = job_cost.for_job(tgt, info)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -295,6 +297,7 @@ def results(
                 "files": count,
                 "metrics": metrics,
                 "plots": plots,
+                "cost": cost.to_dict() if cost else None,
             }
         )
         return
@@ -303,6 +306,8 @@ def results(
         console.print(metrics_table(metrics, f"{info.workload} {info.run_id}: metrics.json"))
     for plot in plots:
         console.print(f"plot: {plot}")
+    if cost is not None:
+        console.print(cost.line(), markup=False)
 
 
 def _download(tgt: Target, uri: str, local: Path) -> int:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlhpc_app.cli import demo, emulate, image, job_commands, submit, validate
+from mlhpc_app.cli import cost, demo, emulate, image, job_commands, submit, validate
 from mlhpc_app.cli import run as run_command
 from mlhpc_app.cli.output import err_console
 from mlhpc_app.cli.workload_args import PROGRAM_CONTEXT
@@ -33,6 +33,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.command("validate")(validate.validate)
+app.command("cost")(cost.cost)
 app.command("demo")(demo.demo)
 app.command("run", context_settings=PROGRAM_CONTEXT)(run_command.run)
 app.add_typer(emulate.app, name="emulate")

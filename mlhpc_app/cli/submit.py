@@ -29,6 +29,7 @@ from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.follow import follow, summary_table
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
 from mlhpc_app.cli.workload_args import parse_sets, with_program
+from mlhpc_app.cost import job as job_cost
 from workloads import registry
 
 # The choices of --backend: the backends that implement the interface (mlhpc_app.backends.BACKENDS).
@@ -152,7 +153,8 @@ def submit(
     )
     prepared = be.prepare(spec, args, opts)
     if dry_run:
-        _show_dry_run(tgt, prepared, output)
+        cost = job_cost.for_dry_run(tgt, be.kind, prepared.request, spec.name, queue.value if queue else None)
+        _show_dry_run(tgt, prepared, output, cost)
         return
     job_id, created = be.submit(prepared)
     name, out_uri, run_id = prepared.job_name, prepared.out_uri, prepared.run_id
@@ -186,17 +188,22 @@ def submit(
         console.print(f"[bold green]{info.status}[/]. next: mlhpc results {job_id}")
 
 
-def _show_dry_run(tgt: Target, prepared: backends.Prepared, output: OutputFormat) -> None:
+def _show_dry_run(
+    tgt: Target, prepared: backends.Prepared, output: OutputFormat, cost: job_cost.JobCost | None = None
+) -> None:
     if output is OutputFormat.JSON:
         key = "objects" if prepared.text is not None else "request"
         print_json(
             {"dry_run": True, "backend": prepared.backend.value, "call": prepared.call, key: prepared.request}
+            | {"cost": cost.to_dict() if cost else None}
         )
     elif prepared.text is not None:
         typer.echo(prepared.text, nl=False)
     else:
         console.print(f"[bold]dry run[/]: would call {prepared.call} in {tgt.aws.region} with:")
         console.print(json.dumps(prepared.request, indent=2, sort_keys=True), markup=False)
+        if cost is not None:
+            console.print(cost.line(), markup=False)
         console.print("nothing was submitted; drop --dry-run to submit.")
 
 

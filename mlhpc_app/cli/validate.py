@@ -128,6 +128,21 @@ def validate(
         + (" - online checks passed" if online else "")
     )
     _print_placements(config)
+    _print_idle_cost(file)
+
+
+def _print_idle_cost(file: Path) -> None:
+    """Print the idle monthly total when the stacks are already synthesized (`mlhpc cost` caches them)."""
+    from mlhpc_app.cli.cost import idle_summary
+    from mlhpc_app.cost.config import cached
+
+    est = cached(file)
+    if est is None:
+        console.print(
+            f"  idle cost: `mlhpc cost {file}` synthesizes the stacks and itemises it", markup=False
+        )
+    else:
+        console.print(f"  {idle_summary(est)} (`mlhpc cost {file}` itemises it)", markup=False)
 
 
 def _print_placements(config: Config) -> None:

@@ -35,6 +35,29 @@ from workloads.bert import samples
 from workloads.bert.loadgen import run_load
 
 OUT = Path("results/bench/bert")
+# The instance a device's throughput is priced as unless --instance-type names one: InferenceStack's
+# Inferentia node (config/examples/inferentia-bert.yaml), the smallest A10G, a general-purpose CPU node.
+PRICED_AS = {"neuron": "inf2.xlarge", "cuda": "g5.xlarge", "cpu": "m6i.large"}
+
+
+def with_cost(rows: list[dict[str, Any]], *, instance_type: str | None, region: str) -> list[dict[str, Any]]:
+    """Add ``usd_per_million_pairs`` (the instance's On-Demand hour over the pairs it serves in an hour).
+
+    The price comes from the pinned table (mlhpc/pricing/prices.yaml); a price it lacks leaves the
+    cost None (unknown), never 0.
+    """
+    from mlhpc import pricing
+
+    price = (
+        pricing.PriceTable.load().get(region, pricing.instance_hour(instance_type)) if instance_type else None
+    )
+    for row in rows:
+        rate = float(row.get("pairs_per_s") or 0)
+        row["priced_as"] = f"{instance_type} On-Demand in {region}" if instance_type else None
+        row["usd_per_million_pairs"] = (
+            round(price.usd / (rate * 3600) * 1e6, 4) if price is not None and rate > 0 else None
+        )
+    return rows
 
 
 def payloads(pairs_per_request: int = 1) -> list[dict[str, Any]]:
@@ -180,10 +203,15 @@ def speedups(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Return the rows as a markdown table."""
-    head = "| model | scenario | pairs/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|\n"
+    head = (
+        "| model | scenario | pairs/s | p50 ms | p90 ms | p99 ms | errors | $ per M pairs |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|\n"
+    )
     body = "".join(
         f"| {r['model']} | {r['scenario']} | {r['pairs_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} "
-        f"| {r['p99_ms']:.1f} | {r['error_count']} |\n"
+        f"| {r['p99_ms']:.1f} | {r['error_count']} | "
+        + ("unknown" if r.get("usd_per_million_pairs") is None else f"{r['usd_per_million_pairs']:.4f}")
+        + " |\n"
         for r in rows
     )
     return head + body
@@ -257,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="sentence pairs in each request (clients that batch themselves, e.g. offline scoring)",
     )
+    p.add_argument(
+        "--instance-type", default=None, help="price the throughput as this instance (default: by --device)"
+    )
+    p.add_argument("--region", default="us-east-1", help="the price table's region for --instance-type")
     p.add_argument(invocation.OUT_OPTION, dest="out", type=Path, default=OUT)
     args = p.parse_args(argv)  # fmt: skip
     if args.pairs_per_request < 1:
@@ -268,12 +300,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
         "max_length_tokens": args.max_length_tokens, "device": args.device, "runtime": args.runtime, "url": args.url,
         "pairs_per_request": args.pairs_per_request,
+        "instance_type": args.instance_type or PRICED_AS.get(args.device), "region": args.region,
     }  # fmt: skip
     rows = run_bench(
         models=models, clients=args.clients, duration_s=duration, rate_per_s=args.rate_per_s,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_length=args.max_length_tokens,
         device=args.device, runtime=args.runtime, url=args.url, pairs_per_request=args.pairs_per_request,
     )  # fmt: skip
+    rows = with_cost(rows, instance_type=settings["instance_type"], region=args.region)
     doc = write(rows, args.out, settings)
     print(table(rows))
     print("speedup (batched pairs/s over serial):", json.dumps(doc["speedup"]))

@@ -74,7 +74,7 @@ def batch(
     engine: str | None = typer.Option(
         None,
         "--engine",
-        help="Run each node in the workload's real image with this container engine (docker or podman; "
+        help="Run each node in the workload's real image with this container engine (docker, podman or finch; "
         "build the image first) instead of in this environment.",
     ),
     image_ref: str | None = typer.Option(

@@ -145,11 +145,8 @@ def dockerfile(repo: Path, workload: str) -> Path:
     return repo / "workloads" / workload / "Dockerfile"
 
 
-ENGINES = ("docker", "podman")
-
-
 class ImageNotBuilt(MlhpcError):
-    """The container engine has no such image (or no engine is installed)."""
+    """The container engine has no such image."""
 
 
 def local_reference(spec: WorkloadSpec) -> str:
@@ -159,23 +156,28 @@ def local_reference(spec: WorkloadSpec) -> str:
 
 def require_local_image(engine: str, reference: str) -> tuple[str, str]:
     """Return (the engine's path, the reference) once the engine says it holds the image."""
-    import shutil
     import subprocess
 
-    if engine not in ENGINES:
-        raise ImageNotBuilt(f"unknown container engine {engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
-    path = shutil.which(engine)
-    if path is None:
-        raise ImageNotBuilt(
-            f"{engine} is not installed here, so the workload's real image cannot run",
-            fix="drop --engine to emulate in this environment (the default), or install the engine",
-        )
-    found = subprocess.run([path, "image", "inspect", reference], capture_output=True, text=True, check=False)
-    if found.returncode != 0:
+    from mlhpc.errors import EngineUnavailable
+    from mlhpc_app.engine import EngineName, find_engine
+
+    try:
+        name = EngineName(engine)
+    except ValueError:
+        raise EngineUnavailable(
+            f"unknown container engine {engine!r}",
+            fix=f"use one of: {', '.join(e.value for e in EngineName)}",
+        ) from None
+    found = find_engine(name)
+    assert found is not None  # find_engine raises for an engine asked for by name and not installed
+    inspected = subprocess.run(
+        [found.path, "image", "inspect", reference], capture_output=True, text=True, check=False
+    )
+    if inspected.returncode != 0:
         workload = reference.rsplit("/", maxsplit=1)[-1].partition(":")[0]
         raise ImageNotBuilt(
             f"{engine} has no image {reference}",
             fix=f"build it from the repository root: {engine} build -f workloads/{workload}/Dockerfile "
             f"-t {reference} .",
         )
-    return path, reference
+    return found.path, reference

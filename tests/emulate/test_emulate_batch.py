@@ -235,7 +235,10 @@ def test_an_image_the_engine_lacks_says_how_to_build_it(
     assert "docker build -f workloads/hello/Dockerfile -t mlhpc/hello:latest ." in result.stderr
     if shutil.which("podman") is None:
         missing = emulate(emulate_workdir, "hello", "--engine", "podman")
-        assert missing.exit_code == 1 and "podman is not installed here" in missing.stderr
+        assert (
+            missing.exit_code == 1
+            and "--engine podman was asked for, but `podman` is not on PATH" in missing.stderr
+        )
 
 
 @pytest.mark.synth

@@ -138,12 +138,29 @@ def image_tag(hpc: HpcConfig) -> str:
     return hpc.image_tag
 
 
-def image_reference(repository: str, tag: str) -> str:
-    """Return `<repository>:<tag>`: the image a workload runs (repository URI, or name in a dry run).
+# A workload image built for an accelerator family other than CPU/GPU is a build variant of the same
+# Dockerfile (`--build-arg VARIANT=<variant>`), pushed under the deployment's tag plus `-<variant>`:
+# torch-neuronx (Inf2, Trn1) and torch-neuron (Inf1) cannot share an image — different torch, Python
+# and compiler — and a model compiled for one generation does not run on the other.
+IMAGE_VARIANTS: dict[str, str] = {"inf2": "neuron", "trn1": "neuron", "inf1": "inf1"}
 
-    ``tag`` is :func:`image_tag` of the deployment's config; nothing else names a tag.
+
+def image_variant(instance_type: str) -> str | None:
+    """Return the image variant an instance type's family needs (None: the default CPU/GPU image)."""
+    return IMAGE_VARIANTS.get(instance_type.split(".", 1)[0])
+
+
+def image_reference(repository: str, tag: str, variant: str | None = None) -> str:
+    """Return `<repository>:<tag>[-<variant>]`: the image a workload runs (repository URI, or name in a dry run).
+
+    ``tag`` is :func:`image_tag` of the deployment's config; nothing else names a tag. ``variant``
+    is one of :data:`IMAGE_VARIANTS`' values (:func:`image_variant` of the node group's instance type).
     """
-    return f"{repository}:{tag}"
+    if variant is not None and variant not in IMAGE_VARIANTS.values():
+        raise ValueError(
+            f"unknown image variant {variant!r}; use one of {sorted(set(IMAGE_VARIANTS.values()))}"
+        )
+    return f"{repository}:{tag}-{variant}" if variant else f"{repository}:{tag}"
 
 
 def split_repository_uri(uri: str) -> tuple[str, str]:

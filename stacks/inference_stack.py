@@ -1,5 +1,11 @@
 """InferenceStack: EKS with a CPU and an Inferentia node group, the Neuron device plugin and the BERT service.
 
+Nodes scale with the Cluster Autoscaler on the managed node groups (stacks/constructs/cluster_autoscaler.py
+says why not Karpenter); pods scale with KEDA on the server's own queue depth and p99 latency, read
+from Amazon Managed Service for Prometheus, which AMP's managed collector fills from the pods and
+neuron-monitor (stacks/constructs/serving_metrics.py). The BERT image is the variant of the Neuron
+node group's family (Inf2/Trn1: torch-neuronx; Inf1: torch-neuron), see mlhpc.contract.IMAGE_VARIANTS.
+
 The API endpoint is private (public only from configured CIDRs), Kubernetes secrets are
 envelope-encrypted with a KMS key, every control-plane log type goes to a KMS-encrypted log
 group, and admins get in through EKS access entries (no aws-auth ConfigMap). The Neuron device
@@ -28,13 +34,22 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from mlhpc import contract
-from mlhpc.config.inference import InferenceConfig
+from mlhpc.config.inference import NEURON_CORES, InferenceConfig
+from stacks.constructs.cluster_autoscaler import ClusterAutoscaler, node_template_tags
 from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.retention import retention
+from stacks.constructs.serving_metrics import ServingMetrics
 from stacks.refs import NetworkRefs, StorageRefs
-from workloads.bert.k8s import ACCELERATOR_LABEL, MANIFEST_ID, NEURON_TAINT_KEY, service_objects, settings_for
+from workloads.bert.k8s import (
+    ACCELERATOR_LABEL,
+    MANIFEST_ID,
+    NEURON_CORE_RESOURCE,
+    NEURON_TAINT_KEY,
+    service_objects,
+    settings_for,
+)
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 DEVICE_PLUGIN = MANIFESTS / "neuron-device-plugin.yaml"
@@ -81,6 +96,16 @@ class InferenceStack(Stack):
         self._add_cluster(config, cluster_name, network.vpc, subnets)
         self._add_node_groups(config, subnets)
         self._add_neuron_plugins(config)
+        self.autoscaler = ClusterAutoscaler(
+            self, "ClusterAutoscaler", cluster=self.cluster, cluster_name=cluster_name,
+            node_selector={ACCELERATOR_LABEL: "none"},
+        )  # fmt: skip
+        self.metrics = ServingMetrics(
+            self, "ServingMetrics", cluster=self.cluster, cluster_name=cluster_name,
+            subnets=network.private_subnets, key=self.key, service_namespace=config.service.namespace,
+            neuron_selector={ACCELERATOR_LABEL: "neuron"}, system_selector={ACCELERATOR_LABEL: "none"},
+            alarm_email=config.alarm_email,
+        )  # fmt: skip
         self._add_service(config, project, storage, image_tag=image_tag, repository=repository)
         self._add_job_identity(storage)
         self._acknowledge_framework(cluster_name)
@@ -146,6 +171,10 @@ class InferenceStack(Stack):
             labels={ACCELERATOR_LABEL: "none"},
         )
         neuron = config.neuron_nodes
+        neuron_labels = {ACCELERATOR_LABEL: "neuron"}
+        # What a Neuron node offers, as tags the Cluster Autoscaler builds its template node from when
+        # the group is at zero (the smallest type: a pending pod must fit whichever type EC2 gives).
+        cores = min(NEURON_CORES[t] for t in neuron.instance_types)
         self.neuron_nodes = self._nodegroup(
             "NeuronNodes",
             instance_types=neuron.instance_types,
@@ -154,9 +183,14 @@ class InferenceStack(Stack):
             sizes=(neuron.min_size, neuron.desired_size, neuron.max_size),
             disk_gib=neuron.disk_size_gib,
             subnets=subnets,
-            labels={ACCELERATOR_LABEL: "neuron"},
+            labels=neuron_labels,
             taints=[eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=NEURON_TAINT_KEY, value="true")],
             release_version=neuron.ami_release_version,
+            tags=node_template_tags(
+                labels=neuron_labels,
+                taints=[(NEURON_TAINT_KEY, "true", "NoSchedule")],
+                resources={NEURON_CORE_RESOURCE: cores},
+            ),
         )
 
     def _add_neuron_plugins(self, config: InferenceConfig) -> None:
@@ -194,11 +228,20 @@ class InferenceStack(Stack):
         self.settings = settings_for(
             service,
             # the deployment's one tag (hpc.image_tag), the one Batch, SageMaker and `mlhpc image push` use
-            image=contract.image_reference(image_repo.repository_uri, image_tag),
+            # and the variant of the Neuron group's family: torch-neuronx (inf2) or torch-neuron (inf1)
+            image=contract.image_reference(
+                image_repo.repository_uri,
+                image_tag,
+                contract.image_variant(config.neuron_nodes.instance_types[0]),
+            ),
             model_bucket=model_bucket.bucket_name,
+            metrics_query_url=self.metrics.query_url,
+            metrics_region=self.region,
         )
         self.service = self.cluster.add_manifest(MANIFEST_ID, *service_objects(self.settings))
         self.service.node.add_dependency(self.device_plugin)
+        # KEDA's custom resources (ScaledObject, TriggerAuthentication) exist once its chart is installed.
+        self.service.node.add_dependency(self.metrics.keda)
         association = eks.CfnPodIdentityAssociation(
             self, "BertPodIdentity", cluster_name=self.cluster.cluster_name, namespace=service.namespace,
             service_account=self.settings.service_account, role_arn=self.service_role.role_arn,
@@ -244,6 +287,7 @@ class InferenceStack(Stack):
         labels: dict[str, str],
         taints: list[eks.TaintSpec] | None = None,
         release_version: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> eks.Nodegroup:
         # A launch template for IMDSv2 (hop limit 1: pods get credentials from Pod Identity, not
         # from the node's metadata) and an encrypted root volume.
@@ -266,7 +310,7 @@ class InferenceStack(Stack):
             self, construct_id, cluster=self.cluster,  # type: ignore[arg-type]  # jsii stubs: Cluster is an ICluster
             instance_types=[ec2.InstanceType(t) for t in instance_types],
             ami_type=ami_type, min_size=min_size, desired_size=desired, max_size=max_size, subnets=subnets,
-            labels=labels, taints=taints, node_role=role, release_version=release_version,
+            labels=labels, taints=taints, node_role=role, release_version=release_version, tags=tags,
             launch_template_spec=eks.LaunchTemplateSpec(
                 id=template.launch_template_id or "", version=template.latest_version_number),
         )  # fmt: skip

@@ -69,6 +69,9 @@ class Artifact(_Model):
     packages: dict[str, Version] | None = None
     bundled_in: str | None = None
     minimum_driver: Version | None = None
+    # What a workload container installs for this line (Python, OS packages, wheels): its Dockerfile
+    # takes them as ARG defaults, and a test holds the two together.
+    container: dict[str, Version] | None = None
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> Artifact:
@@ -144,6 +147,7 @@ class Manifest(_Model):
         found = {a.version for a in self.artifacts.values()}
         for artifact in self.artifacts.values():
             found.update((artifact.packages or {}).values())
+            found.update((artifact.container or {}).values())
             if artifact.minimum_driver:
                 found.add(artifact.minimum_driver)
         return found

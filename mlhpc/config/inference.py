@@ -82,6 +82,11 @@ class NeuronNodesConfig(Section):
         description="EKS AMI release (e.g. '1.35.0-20260101') pinning the Neuron driver; unset: latest.",
     )
 
+    @property
+    def family(self) -> str:
+        """Return the instance family of the group (inf1 or inf2; INF004 keeps it to one)."""
+        return self.instance_types[0].split(".", 1)[0]
+
 
 class InferenceServiceConfig(Section):
     """The BERT service the cluster runs."""
@@ -96,7 +101,15 @@ class InferenceServiceConfig(Section):
     replicas_min: int = Field(default=1, ge=1, le=100)
     replicas_max: int = Field(default=4, ge=1, le=100)
     max_batch_size: int = Field(default=8, ge=1, le=256)
-    target_cpu_percent: int = Field(default=70, ge=10, le=100)
+    target_cpu_percent: int = Field(
+        default=70, ge=10, le=100, description="Only without the metrics workspace: CPU HPA target."
+    )
+    target_queue_pairs_per_replica: int = Field(
+        default=16, ge=1, le=10_000, description="KEDA: queued pairs per replica it scales to keep."
+    )
+    target_p99_latency_ms: int = Field(
+        default=250, ge=10, le=60_000, description="KEDA: p99 request latency above which it adds replicas."
+    )
 
 
 class InferenceConfig(Section):
@@ -116,6 +129,11 @@ class InferenceConfig(Section):
     system_nodes: SystemNodesConfig = SystemNodesConfig()
     neuron_nodes: NeuronNodesConfig = NeuronNodesConfig()
     neuron_scheduler: bool = Field(default=False, description="Install the Neuron scheduler extension.")
+    alarm_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="Subscribed to the serving alarms (pods that no node can hold, the metrics pipeline).",
+    )
     service: InferenceServiceConfig = InferenceServiceConfig()
 
 

@@ -10,10 +10,11 @@ travel (argv, SageMaker hyperparameters, environment, the image's entry point) i
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlhpc.compat import StrEnum
 
 
 class Backend(StrEnum):

@@ -75,10 +75,23 @@ def _bert_render(config: Config, assembly: Assembly) -> list[dict[str, Any]]:
     repository = dep.hpc.get(output.key) or (
         f"{ACCOUNT}.dkr.ecr.{assembly.region}.amazonaws.com/{contract.repository_name(assembly.project, spec.image)}"
     )
+    # the Prometheus workspace KEDA scales from, as the template names it (none: the CPU HPA)
+    workspaces = list(assembly.resources(StackId.INFERENCE, "AWS::APS::Workspace"))
+    query_url = (
+        assembly.attribute(StackId.INFERENCE.value, workspaces[0], "PrometheusEndpoint")
+        if workspaces
+        else None
+    )
     settings = settings_for(
         config.inference.service,
-        image=contract.image_reference(repository, contract.image_tag(config.hpc)),
+        image=contract.image_reference(
+            repository,
+            contract.image_tag(config.hpc),
+            contract.image_variant(config.inference.neuron_nodes.instance_types[0]),
+        ),
         model_bucket=dep.datasets_bucket,
+        metrics_query_url=query_url,
+        metrics_region=assembly.region if query_url else None,
     )
     return service_objects(settings)
 

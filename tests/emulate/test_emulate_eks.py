@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from mlhpc import contract
 from mlhpc.config import load_config
 from mlhpc_app.emulate import eks, kubelet
 from mlhpc_app.emulate.assembly import load_assembly
@@ -113,7 +114,12 @@ def test_the_manifest_in_the_synthesized_template_is_the_rendered_one(emulate_wo
     assert eks.service_manifest(service, config, assembly).source == eks.TEMPLATE
     (dep,) = kubelet.deployments(rendered)
     image = kubelet.pod_template(dep)[1]["containers"][0]["image"]
-    assert image.endswith(":" + config.hpc.image_tag) and ".dkr.ecr.us-east-1.amazonaws.com/" in image
+    # the deployment's one tag, with the variant of the Neuron group's family (torch-neuronx or torch-neuron)
+    variant = contract.image_variant(config.inference.neuron_nodes.instance_types[0])
+    assert (
+        image.endswith(contract.image_reference("", config.hpc.image_tag, variant))
+        and ".dkr.ecr.us-east-1.amazonaws.com/" in image
+    )
 
 
 # --- the kubelet's semantics on a fake server ---------------------------------------------------

@@ -13,7 +13,6 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from mlhpc.compat import StrEnum
 from workloads.bert.models import LoadedModel, Task
 from workloads.common.entry import WorkloadError
 

@@ -17,9 +17,10 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
+
+from mlhpc.compat import StrEnum
 
 # Never reach a model hub: every model comes from a path (set before transformers is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -150,17 +150,22 @@ def image_variant(instance_type: str) -> str | None:
     return IMAGE_VARIANTS.get(instance_type.split(".", 1)[0])
 
 
+def variant_tag(tag: str, variant: str | None = None) -> str:
+    """Return the tag of an image variant: ``<tag>-<variant>``, or the tag itself for the default image."""
+    if variant is not None and variant not in IMAGE_VARIANTS.values():
+        raise ValueError(
+            f"unknown image variant {variant!r}; use one of {sorted(set(IMAGE_VARIANTS.values()))}"
+        )
+    return f"{tag}-{variant}" if variant else tag
+
+
 def image_reference(repository: str, tag: str, variant: str | None = None) -> str:
     """Return `<repository>:<tag>[-<variant>]`: the image a workload runs (repository URI, or name in a dry run).
 
     ``tag`` is :func:`image_tag` of the deployment's config; nothing else names a tag. ``variant``
     is one of :data:`IMAGE_VARIANTS`' values (:func:`image_variant` of the node group's instance type).
     """
-    if variant is not None and variant not in IMAGE_VARIANTS.values():
-        raise ValueError(
-            f"unknown image variant {variant!r}; use one of {sorted(set(IMAGE_VARIANTS.values()))}"
-        )
-    return f"{repository}:{tag}-{variant}" if variant else f"{repository}:{tag}"
+    return f"{repository}:{variant_tag(tag, variant)}"
 
 
 def split_repository_uri(uri: str) -> tuple[str, str]:
@@ -178,7 +183,8 @@ class ImageBuildEnv(StrEnum):
 
     WORKLOAD = "WORKLOAD"
     REPOSITORY_URI = "REPOSITORY_URI"
-    IMAGE_TAG = "IMAGE_TAG"
+    IMAGE_TAG = "IMAGE_TAG"  # the tag pushed, the variant's suffix included
+    IMAGE_VARIANT = "IMAGE_VARIANT"  # the Dockerfile's VARIANT build argument ("" for the default image)
 
 
 def repository_output(workload: str) -> Output[str]:

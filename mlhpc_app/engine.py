@@ -110,9 +110,18 @@ class Engine:
                 or f"read the {self.name.value} output above; is the engine running (`{self.name.value} info`)?",
             )
 
-    def build(self, *, dockerfile: Path, reference: str, echo: Echo, root: Path | None = None) -> list[str]:
-        """Build the image from the repository root; return the arguments used."""
-        args = ["build", "-f", str(dockerfile), "-t", reference, "."]
+    def build(
+        self,
+        *,
+        dockerfile: Path,
+        reference: str,
+        echo: Echo,
+        root: Path | None = None,
+        variant: str | None = None,
+    ) -> list[str]:
+        """Build the image from the repository root (a variant: its VARIANT build argument); return the arguments."""
+        chosen = ["--build-arg", f"VARIANT={variant}"] if variant else []
+        args = ["build", "-f", str(dockerfile), *chosen, "-t", reference, "."]
         self._run(args, what="build", echo=echo, cwd=root or REPO_ROOT)
         return args
 

@@ -35,11 +35,17 @@ class ImageRef:
     workload: str
     repository_uri: str
     tag: str
+    variant: str | None = None  # an image variant (contract.IMAGE_VARIANTS: the Neuron images of bert)
+
+    @property
+    def image_tag(self) -> str:
+        """Return the tag in the repository: the deployment's, with the variant's suffix."""
+        return contract.variant_tag(self.tag, self.variant)
 
     @property
     def reference(self) -> str:
-        """Return `<repository-uri>:<tag>`, what every backend runs."""
-        return contract.image_reference(self.repository_uri, self.tag)
+        """Return `<repository-uri>:<tag>[-<variant>]`, what every backend runs."""
+        return contract.image_reference(self.repository_uri, self.tag, self.variant)
 
     @property
     def registry(self) -> str:
@@ -75,7 +81,7 @@ def find(aws: Aws, ref: ImageRef) -> Pushed | None:
             lambda: ecr.describe_images(
                 registryId=ref.registry_id,
                 repositoryName=ref.repository_name,
-                imageIds=[{"imageTag": ref.tag}],
+                imageIds=[{"imageTag": ref.image_tag}],
             ),
             what="ecr:DescribeImages",
         )
@@ -157,7 +163,8 @@ def start_build(aws: Aws, project: str, ref: ImageRef) -> str:
                 for name, value in (
                     (ImageBuildEnv.WORKLOAD, ref.workload),
                     (ImageBuildEnv.REPOSITORY_URI, ref.repository_uri),
-                    (ImageBuildEnv.IMAGE_TAG, ref.tag),
+                    (ImageBuildEnv.IMAGE_TAG, ref.image_tag),
+                    (ImageBuildEnv.IMAGE_VARIANT, ref.variant or ""),
                 )
             ],
         ),

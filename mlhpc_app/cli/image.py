@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from mlhpc import contract
 from mlhpc.errors import EngineUnavailable, JobFailed, MlhpcError
 from mlhpc_app.aws import images
 from mlhpc_app.aws.logs import LogReader
@@ -30,7 +31,7 @@ from mlhpc_app.cli.aws_options import (
 from mlhpc_app.cli.errors import handle_errors
 from mlhpc_app.cli.follow import follow
 from mlhpc_app.cli.output import OUTPUT_OPTION, OutputFormat, console, err_console, print_json
-from mlhpc_app.engine import Echo, EngineName, dockerfile, find_engine
+from mlhpc_app.engine import REPO_ROOT, Echo, EngineName, dockerfile, find_engine
 from workloads import registry
 
 app = typer.Typer(
@@ -53,9 +54,28 @@ ENGINE_OPTION = typer.Option(
 )
 
 
-def _image(tgt: Target, workload: str) -> images.ImageRef:
+VARIANT_OPTION = typer.Option(
+    None,
+    "--variant",
+    help="An image variant, tagged TAG-VARIANT: bert's Neuron images (neuron: Inf2/Trn1, inf1: Inf1), the "
+    "ones InferenceStack's Deployment runs on its Neuron node group.",
+)
+
+
+def _image(tgt: Target, workload: str, variant: str | None = None) -> images.ImageRef:
     spec = registry.get(workload)
-    return images.ImageRef(spec.name, tgt.deployment.repository_uri(spec), tgt.image_tag)
+    if variant is not None:
+        known = sorted(set(contract.IMAGE_VARIANTS.values()))
+        if variant not in known:
+            raise MlhpcError(f"unknown image variant {variant!r}", fix=f"use one of: {', '.join(known)}")
+        file = REPO_ROOT / dockerfile(spec.name)
+        if "ARG VARIANT" not in file.read_text(encoding="utf-8"):
+            raise MlhpcError(
+                f"{spec.name}'s Dockerfile has no variants (no ARG VARIANT), so --variant {variant} would "
+                "build its one image under another tag",
+                fix="drop --variant",
+            )
+    return images.ImageRef(spec.name, tgt.deployment.repository_uri(spec), tgt.image_tag, variant)
 
 
 def _echo(output: OutputFormat) -> Echo:
@@ -102,6 +122,7 @@ def build(
     *,
     workload: str = WORKLOAD_ARGUMENT,
     engine: EngineName | None = ENGINE_OPTION,
+    variant: str | None = VARIANT_OPTION,
     in_account: bool = typer.Option(
         False,
         "--in-account",
@@ -125,6 +146,8 @@ def build(
         mlhpc image build pinn --engine podman --config config/examples/p5-efa-training.yaml
 
         mlhpc image build pinn --in-account --output json
+
+        mlhpc image build bert --variant neuron --config config/examples/inferentia-bert.yaml
     """
     if in_account and engine is not None:
         raise MlhpcError(
@@ -132,7 +155,7 @@ def build(
             fix="drop --engine to build in the account, or drop --in-account to build here",
         )
     tgt = target(config, region, profile)
-    ref = _image(tgt, workload)
+    ref = _image(tgt, workload, variant)
     relative = dockerfile(ref.workload)
     found = None if in_account else find_engine(engine)
     if found is None:
@@ -142,8 +165,8 @@ def build(
         return
     if output is OutputFormat.TABLE:
         console.print(f"building [bold]{ref.reference}[/] with {found.name.value}", markup=True)
-    found.build(dockerfile=relative, reference=ref.reference, echo=_echo(output))
-    push = f"mlhpc image push {ref.workload} {_config_flag(tgt)}"
+    found.build(dockerfile=relative, reference=ref.reference, echo=_echo(output), variant=ref.variant)
+    push = f"mlhpc image push {ref.workload}{f' --variant {ref.variant}' if ref.variant else ''} {_config_flag(tgt)}"
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -210,6 +233,7 @@ def push(
     *,
     workload: str = WORKLOAD_ARGUMENT,
     engine: EngineName | None = ENGINE_OPTION,
+    variant: str | None = VARIANT_OPTION,
     config: Path | None = CONFIG_OPTION,
     region: str | None = REGION_OPTION,
     profile: str | None = PROFILE_OPTION,
@@ -227,7 +251,7 @@ def push(
         mlhpc image push pinn --engine podman --output json
     """
     tgt = target(config, region, profile)
-    ref = _image(tgt, workload)
+    ref = _image(tgt, workload, variant)
     aws = tgt.aws
     pushed = images.find(aws, ref)
     if pushed is not None:

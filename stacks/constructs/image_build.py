@@ -40,10 +40,11 @@ SOURCE_EXCLUDE: tuple[str, ...] = (
     "**/*.pyc",
 )
 
-# The three variables `mlhpc image build --in-account` overrides per build (names: mlhpc.contract).
+# The variables `mlhpc image build --in-account` overrides per build (names: mlhpc.contract).
 ENV_WORKLOAD = ImageBuildEnv.WORKLOAD.value
 ENV_REPOSITORY_URI = ImageBuildEnv.REPOSITORY_URI.value
 ENV_IMAGE_TAG = ImageBuildEnv.IMAGE_TAG.value
+ENV_IMAGE_VARIANT = ImageBuildEnv.IMAGE_VARIANT.value
 
 BUILD_SPEC = {
     "version": "0.2",
@@ -62,7 +63,9 @@ BUILD_SPEC = {
         "build": {
             # One phase, so a failed build never reaches the push (post_build would run anyway).
             "commands": [
+                # a variant (bert's Neuron images) is the Dockerfile's VARIANT argument; none: its default
                 f'docker build -f "workloads/${ENV_WORKLOAD}/Dockerfile"'
+                f" ${{{ENV_IMAGE_VARIANT}:+--build-arg VARIANT=${ENV_IMAGE_VARIANT}}}"
                 f' -t "${ENV_REPOSITORY_URI}:${ENV_IMAGE_TAG}" .',
                 f'docker push "${ENV_REPOSITORY_URI}:${ENV_IMAGE_TAG}"',
             ]

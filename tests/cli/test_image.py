@@ -87,6 +87,43 @@ def empty_repos() -> Any:
 # --- engine path --------------------------------------------------------------------------
 
 
+@pytest.fixture
+def bert_repo() -> Any:
+    """Moto with the stacks deployed for bert (its repository empty)."""
+    from moto import mock_aws
+
+    from tests.aws.harness import MOTO_CONFIG
+
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        yield deploy(default_stacks(workloads={"bert": False}), images=False)
+
+
+def test_a_variant_is_built_from_its_stage_under_its_tag(
+    cli: Cli, engine_path: Path, bert_repo: dict
+) -> None:
+    from mlhpc import contract
+
+    log = stand_in_engine(engine_path)
+    data = cli.json("image", "build", "bert", "--variant", "neuron")
+    (call,) = calls(log)
+    uri = bert_repo["mlhpc-hpc"]["RepositoryBertUri"]
+    reference = contract.image_reference(uri, default_image_tag(), "neuron")  # what the Deployment runs
+    assert reference.endswith(f":{default_image_tag()}-neuron")
+    assert call["argv"] == [
+        "build", "-f", "workloads/bert/Dockerfile", "--build-arg", "VARIANT=neuron", "-t", reference, ".",
+    ]  # fmt: skip
+    assert data["image"] == reference and data["next"][0].startswith("mlhpc image push bert --variant neuron")
+
+
+def test_a_variant_is_refused_where_the_dockerfile_has_none(cli: Cli) -> None:
+    pinn = cli("image", "build", "pinn", "--variant", "neuron")
+    assert pinn.exit_code == 1 and "pinn's Dockerfile has no variants (no ARG VARIANT)" in pinn.stderr
+    odd = cli("image", "build", "bert", "--variant", "cuda")
+    assert (
+        odd.exit_code == 1 and "unknown image variant 'cuda'" in odd.stderr and "inf1, neuron" in odd.stderr
+    )
+
+
 def test_build_runs_the_engine_from_the_repository_root_with_the_deployment_tag(
     cli: Cli, engine_path: Path, empty_repos: dict
 ) -> None:
@@ -242,6 +279,7 @@ def test_build_in_account_starts_codebuild_with_the_overrides_and_follows_it(
         {"name": "WORKLOAD", "value": "pinn", "type": "PLAINTEXT"},
         {"name": "REPOSITORY_URI", "value": PINN, "type": "PLAINTEXT"},
         {"name": "IMAGE_TAG", "value": default_image_tag(), "type": "PLAINTEXT"},
+        {"name": "IMAGE_VARIANT", "value": "", "type": "PLAINTEXT"},
     ]
     # moto lists the build under the project, as AWS does
     (build_id,) = boto3.client("codebuild", region_name=REGION).list_builds_for_project(projectName=project)[

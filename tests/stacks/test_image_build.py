@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,26 @@ def test_staged_source_holds_the_dockerfiles_and_no_environment(tmp_path: Path) 
     assert top == {"mlhpc", "workloads"}
     assert (staged / "workloads" / "pinn" / "Dockerfile").is_file()
     assert not list(staged.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize(("variant", "expected"), [("", []), ("neuron", ["--build-arg", "VARIANT=neuron"])])
+def test_the_build_command_passes_the_variant_as_codebuild_runs_it(variant: str, expected: list[str]) -> None:
+    # CodeBuild runs each command in bash (env.shell): play it, with docker printing its argv
+    build = BUILD_SPEC["phases"]["build"]["commands"][0]  # type: ignore[index]
+    script = 'docker() { printf "%s\\n" "$@"; }\n' + build
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "WORKLOAD": "bert",
+        "REPOSITORY_URI": "r/mlhpc/bert",
+        "IMAGE_TAG": "1.2-x",
+    }
+    ran = subprocess.run(
+        ["bash", "-c", script],
+        env={**env, "IMAGE_VARIANT": variant},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.splitlines() == [
+        "build", "-f", "workloads/bert/Dockerfile", *expected, "-t", "r/mlhpc/bert:1.2-x", ".",
+    ]  # fmt: skip

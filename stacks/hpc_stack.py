@@ -31,7 +31,12 @@ from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.node_setup import node_user_data
 from stacks.constructs.queue_metrics import QueueMetrics
 from stacks.constructs.retention import retention
-from stacks.constructs.topic_target import TopicTarget, allow_rule_to_publish
+from stacks.constructs.topic_target import (
+    TopicTarget,
+    allow_alarms_to_publish,
+    allow_rule_to_publish,
+    topic_arn_of,
+)
 from stacks.hpc_roles import ClusterRoles
 from stacks.refs import NetworkRefs, StorageRefs
 
@@ -292,9 +297,12 @@ class HpcStack(Stack):
             self.queues[f"Gpu{market}"] = queue
 
     def _observability(self, config: HpcConfig, vpc: ec2.IVpc) -> None:
+        # Named, so that the key's grants can name the topic's ARN (see topic_target).
+        alerts_name = f"{self.stack_name}-job-alerts"
         self.alerts = sns.Topic(
-            self, "JobAlerts", display_name="mlhpc job failures", master_key=self.key, enforce_ssl=True
-        )
+            self, "JobAlerts", topic_name=alerts_name, display_name="mlhpc job failures", master_key=self.key,
+            enforce_ssl=True,
+        )  # fmt: skip
         if config.alarm_email:
             self.alerts.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         queue_arns = [q.job_queue_arn for q in self.queues.values()]
@@ -312,11 +320,14 @@ class HpcStack(Stack):
             ),
             targets=[TopicTarget(self.alerts)],
         )
+        alerts_arn = topic_arn_of(self, alerts_name)
         allow_rule_to_publish(
             topic=self.alerts,
             key=self.key,
             rule_arn=self.format_arn(service="events", resource="rule", resource_name=failed_rule_name),
+            topic_arn=alerts_arn,
         )
+        allow_alarms_to_publish(topic=self.alerts, key=self.key, topic_arn=alerts_arn)
 
         def count(rule: events.Rule, label: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(

@@ -39,6 +39,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.constructs.topic_target import allow_alarms_to_publish, topic_arn_of
 from workloads.bert.k8s import NEURON_TAINT_KEY, SERIES_LABELS
 
 # neuron-monitor with its Prometheus exporter, from AWS's Neuron container gallery (pinned).
@@ -276,20 +277,16 @@ class ServingMetrics(Construct):
 
     def _add_alarms(self, cluster_name: str, key: kms.IKey, alarm_email: str | None) -> None:
         """CloudWatch alarms on what EKS vends for free (AWS/EKS): pods that no node can hold."""
+        stack = Stack.of(self)
+        alerts_name = f"{cluster_name}-serving-alerts"
         self.alerts = sns.Topic(
-            self, "Alerts", display_name=f"{cluster_name} serving", master_key=key, enforce_ssl=True
-        )
+            self, "Alerts", topic_name=alerts_name, display_name=f"{cluster_name} serving", master_key=key,
+            enforce_ssl=True,
+        )  # fmt: skip
         if alarm_email:
             self.alerts.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        # CloudWatch publishes to the encrypted topic through the key (AWS's documented statement).
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy "*" means this key only
-            )
-        )
+        # CloudWatch publishes to the encrypted topic through the key, for this topic's messages only
+        allow_alarms_to_publish(topic=self.alerts, key=key, topic_arn=topic_arn_of(stack, alerts_name))
         dims = {"ClusterName": cluster_name}
 
         def eks_metric(name: str, statistic: str) -> cloudwatch.Metric:

@@ -1,7 +1,8 @@
 """Resource policies that let a service or another principal in: each is as narrow as the service allows.
 
-The HpcStack key and the job-alerts topic let EventBridge in for the failed-jobs rule of this
-account only (aws:SourceAccount, aws:SourceArn); EFS lets this account's principals mount and
+The job-alerts topic lets EventBridge publish for the failed-jobs rule of this account only
+(aws:SourceAccount, aws:SourceArn) and CloudWatch for this account's alarms; the HpcStack key lets
+both use it for that topic's messages only (SNS's encryption context); EFS lets this account's principals mount and
 write through a mount target and only the node role's IAM path mount as root.
 """
 
@@ -83,7 +84,11 @@ def test_alerts_topic_lets_eventbridge_publish_for_the_failed_jobs_rule_only(
     default: dict[str, Template],
 ) -> None:
     hpc = default[HPC]
-    allowed = [s for s in statements(hpc, "AWS::SNS::TopicPolicy") if s["Effect"] == "Allow"]
+    allowed = [
+        s
+        for s in statements(hpc, "AWS::SNS::TopicPolicy")
+        if s["Effect"] == "Allow" and s["Principal"] == EVENTS
+    ]
     (statement,) = allowed  # CDK's unconditioned grant (Sid "1") is gone
     assert statement["Principal"] == EVENTS and statement["Action"] == "sns:Publish"
     assert statement["Sid"] == "AllowEventBridgeRuleToPublish"
@@ -102,7 +107,37 @@ def test_hpc_key_lets_eventbridge_encrypt_for_the_failed_jobs_rule_only(default:
     (statement,) = events  # one statement, with its sid; no second unconditioned grant
     assert statement["Sid"] == "AllowEventBridgeRuleToPublishEncrypted"
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert_tied_to_the_rule(statement, failed_rule_arn(hpc))
+    assert_for_the_alerts_topic(hpc, statement)
+
+
+def assert_for_the_alerts_topic(hpc: Template, statement: dict[str, Any]) -> None:
+    """The grant is the data keys of the job-alerts topic's messages: SNS's encryption context, its ARN."""
+    (topic,) = hpc.find_resources("AWS::SNS::Topic").values()
+    name = topic["Properties"]["TopicName"]
+    assert name == "mlhpc-hpc-job-alerts"
+    (context,) = statement["Condition"]["StringEquals"].items()
+    assert context[0] == "kms:EncryptionContext:aws:sns:topicArn"
+    assert joined(context[1]) == f"arn:aws:sns:us-east-1:${{AWS::AccountId}}:{name}"
+    assert set(statement["Condition"]) == {"StringEquals"}  # no source key: KMS is reached through SNS
+
+
+def test_cloudwatch_alarms_can_publish_to_the_encrypted_alerts_topic(default: dict[str, Template]) -> None:
+    hpc = default[HPC]
+    cloudwatch = {"Service": "cloudwatch.amazonaws.com"}
+    (publish,) = [s for s in statements(hpc, "AWS::SNS::TopicPolicy") if s.get("Principal") == cloudwatch]
+    assert publish["Sid"] == "AllowAlarmsToPublish" and publish["Action"] == "sns:Publish"
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert joined(publish["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+        "arn:aws:cloudwatch:us-east-1:${AWS::AccountId}:alarm:*"
+    )
+    (encrypt,) = [s for s in statements(hpc, "AWS::KMS::Key") if s.get("Principal") == cloudwatch]
+    assert encrypt["Sid"] == "AllowAlarmsToPublishEncrypted"
+    assert sorted(encrypt["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert_for_the_alerts_topic(hpc, encrypt)
+    # the alarm that needs them: it publishes to that topic
+    (alarm,) = hpc.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"Threshold": 5}}).values()
+    ((topic_id, _),) = hpc.find_resources("AWS::SNS::Topic").items()
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
 
 
 def test_efs_policy_mount_and_write_for_this_account_root_for_the_node_role_path(

@@ -126,9 +126,9 @@ async def _run(
                 scheduled = time.perf_counter()
             if scheduled >= window[1]:
                 return
-            index = next(counter) % len(payloads)
+            pick = next(counter) % len(payloads)
             try:
-                outcome = str(await post(index))
+                outcome = str(await post(pick))
             except (httpx.HTTPError, HttpError) as err:
                 outcome = type(err).__name__
             done = time.perf_counter()
@@ -137,7 +137,7 @@ async def _run(
             result.elapsed_s = max(result.elapsed_s, done - window[0])
             if outcome == "200":
                 result.ok += 1
-                result.pairs_ok += len(payloads[index]["pairs"])
+                result.pairs_ok += len(payloads[pick]["pairs"])
                 result.latencies_s.append(done - scheduled)
             else:
                 result.errors[outcome] += 1

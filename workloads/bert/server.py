@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -28,7 +28,9 @@ from prometheus_client import (
 
 from workloads.bert import wire, workers
 from workloads.bert.batcher import DynamicBatcher, OverloadedError
-from workloads.bert.predictor import Answer, Pair, Predictor
+
+if TYPE_CHECKING:  # the supervisor of --workers N never loads torch: only its workers do
+    from workloads.bert.predictor import Answer, Pair, Predictor
 
 # Kept importable from here: the request models live with the wire formats that parse them.
 PairIn = wire.PairIn
@@ -131,6 +133,8 @@ class Drain:
 
 def create_app(predictor: Predictor, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """Return the FastAPI app serving a predictor through a dynamic batcher."""
+    from workloads.bert.predictor import Pair
+
     metrics = Metrics()
     drain = Drain()
 
@@ -313,6 +317,7 @@ def make_predictor(
 ) -> Predictor:  # fmt: skip
     """Load a model and build its engine and predictor (Neuron compiles for max_batch_size x max_length)."""
     from workloads.bert import engines, models
+    from workloads.bert.predictor import Predictor
 
     loaded = models.load(model_uri)
     engine = engines.build_engine(

@@ -214,8 +214,10 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         left.set_ylabel("sentence pairs / s")
         right.set_ylabel("p99 latency (ms)")
         right.set_yscale("log")
+        ticks = sorted({r["clients"] for r in doc["served"] if r["model"] == model})
         for ax, title in ((left, "throughput"), (right, "p99 latency")):
             ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_xlabel("closed-loop clients (one pair per request)")
             ax.set_title(f"{model}: {title}")
             ax.legend(fontsize=7)

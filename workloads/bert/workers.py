@@ -10,7 +10,8 @@ evenly), and on a CPU each gets ``cores / N`` torch threads so that workers x th
 The workers start serving together, once every one has loaded its model, so the first one up
 does not collect every keep-alive connection. A worker that dies takes the pod down (the others
 drain, the supervisor exits 1 and the kubelet restarts the container): a half-sized pod that
-still passes its probes would hide the fault.
+still passes its probes would hide the fault. A supervisor killed outright (SIGKILL, no signal to
+forward) leaves no orphans: each worker watches its parent and drains itself when it is gone.
 
 **Drain** (SIGTERM, as the kubelet sends it; SIGINT too): the supervisor forwards it to every
 worker. Each worker at once answers ``/healthz`` with 503 (readiness fails: the endpoints
@@ -179,8 +180,28 @@ def serve(
     if worker is None:
         server.run()
     else:
-        server.run(sockets=[worker.start_together()])
+        sock = worker.start_together()
+        _drain_when_orphaned()
+        server.run(sockets=[sock])
     return server
+
+
+def _drain_when_orphaned(poll_s: float = 1.0) -> None:
+    """Drain this worker (SIGTERM to itself) if its supervisor dies without forwarding a signal (SIGKILL)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        print(
+            f"bert worker (pid {os.getpid()}): its supervisor (pid {parent}) is gone; draining",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="bert-orphan-watch", daemon=True).start()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -229,6 +250,8 @@ def supervise(argv: Sequence[str], *, count: int, host: str, port: int, threads:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for index, base_env in enumerate(envs):
+            if stopping:  # SIGTERM while starting: start no more
+                break
             handle = WorkerHandle(index, count, sock.fileno(), ready_w, go_r)
             env = {**base_env, WORKER_ENV: handle.to_env(), "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
             procs.append(subprocess.Popen(list(argv), env=env, pass_fds=(sock.fileno(), ready_w, go_r)))

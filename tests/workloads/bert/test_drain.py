@@ -15,8 +15,10 @@ connection closed with no answer, which the server never counted as accepted).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
@@ -124,9 +126,9 @@ def test_sigterm_mid_load_loses_no_accepted_request(tmp_path: Path, workers: int
         stop.set()
         for c in clients:
             c.join(timeout=30)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the supervisor and every worker it started
+        proc.wait()
     log_text = start.log.read_text()
     assert code == 0, log_text
     assert stopped_after < start.grace_s
@@ -145,3 +147,36 @@ def test_sigterm_mid_load_loses_no_accepted_request(tmp_path: Path, workers: int
     assert dropped == 0 and accepted == answered, log_text
     # every answer the servers gave reached its client: none lost between accept and reply
     assert sum(o.what == "200" for o in outcomes) == answered, (answered, kinds)
+
+
+def running(pid: str) -> bool:
+    """Return True while a process runs (an exited one not yet reaped by init is a zombie: not running)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_workers_drain_and_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    start = start_pod(tmp_path, ["--workers", "2", "--threads", "1"])
+    with start.log.open("wb") as log:
+        proc = subprocess.Popen(
+            start.argv, cwd=start.cwd, env=start.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    try:
+        outcome = kubelet.run_probe(start.probes["startup"], proc, start, time.monotonic())
+        assert outcome.ok, f"{outcome.message}\n{start.log.read_text()}"
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 2
+        proc.kill()  # SIGKILL: no signal is forwarded; the workers must notice on their own
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while any(running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [pid for pid in children if running(pid)]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, start.log.read_text()
+    assert start.log.read_text().count("its supervisor") == 2

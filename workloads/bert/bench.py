@@ -1,8 +1,11 @@
-"""Benchmark: dynamic batching against one-request-at-a-time serving, same model, same machine.
+"""Benchmarks of the server: served against model-only throughput (default), or serial against batched.
 
-``python -m workloads.bert.bench [--quick]`` starts the real server (``python -m
-workloads.bert.server``, its own process) once per configuration and drives it over HTTP with
-the load generator, one sentence pair per request:
+``python -m workloads.bert.bench [--quick]`` (``make bench-bert``) sweeps closed-loop clients and
+``--workers`` for each model and compares the served throughput with the model-only bound on the
+same machine (:mod:`workloads.bert.sweep`): the table, p99 beside every point, and the ratio.
+
+``--serial`` starts the real server (``python -m workloads.bert.server``, its own process) once
+per configuration and drives it over HTTP with the load generator, one sentence pair per request:
 
 - ``serial, 1 client``: max_batch_size 1, one client in a closed loop (the classic sequential baseline);
 - ``serial, N clients``: max_batch_size 1 (the model answers one request at a time), N clients;
@@ -82,6 +85,7 @@ def _free_port() -> int:
 def local_server(
     model: str, *, max_batch_size: int, max_wait_ms: float, device: str = "cpu", max_length: int = 128,
     threads: int = 0, runtime: str = "torch", startup_timeout_s: float = 300.0, max_queue: int = 0,
+    workers: int = 1,
 ) -> Iterator[str]:  # fmt: skip
     """Run ``python -m workloads.bert.server`` in a subprocess; yield its URL once /healthz answers.
 
@@ -96,6 +100,7 @@ def local_server(
         "--port", str(port), "--device", device, "--max-batch-size", str(max_batch_size),
         "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max(256, 4 * max_batch_size, max_queue)),
         "--max-length-tokens", str(max_length), "--threads", str(threads), "--runtime", runtime,
+        "--workers", str(workers),
     ]  # fmt: skip
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -259,6 +264,16 @@ def write(rows: list[dict[str, Any]], out: Path, settings: dict[str, Any]) -> di
     return doc
 
 
+def _counts(p: argparse.ArgumentParser, option: str, text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        p.error(f"{option} takes positive integers separated by commas (e.g. 1,4,16), got {text!r}")
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     p = argparse.ArgumentParser(
@@ -266,14 +281,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--quick", action="store_true", help="minilm only, 8 s per scenario")
+    p.add_argument("--quick", action="store_true", help="minilm only, one round, clients 1,16, 4 s per point")
     p.add_argument(
         "--model", action="append", help="model(s) to serve (default: minilm and bert-base-random)"
     )
-    p.add_argument("--clients", type=int, default=10)
+    p.add_argument(
+        "--clients", default="1,4,16,64", help="closed-loop clients per point (--serial: the largest)"
+    )
+    p.add_argument(
+        "--workers", default="1,2", help="server --workers values to sweep (each: cores / workers threads)"
+    )
+    p.add_argument(
+        "--batch-sizes",
+        default="1,2,4,8,16,32,64",
+        help="model-only batch sizes (the largest is the server's max batch)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="rounds (model only, then served); medians are reported"
+    )
+    p.add_argument("--wire", default="json", choices=["json", "msgpack"], help="request and answer format")
+    p.add_argument(
+        "--serial", action="store_true", help="instead: serial (max batch 1) against batched serving"
+    )
     p.add_argument("--duration-s", type=float, default=None)
-    p.add_argument("--rate-per-s", type=float, default=0.0, help="fixed total request rate (0: closed loop)")
-    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--rate-per-s", type=float, default=0.0, help="--serial/--url: fixed total request rate")
+    p.add_argument("--max-batch-size", type=int, default=32, help="--serial: the batched server's max batch")
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--max-length-tokens", type=int, default=128)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "neuron"])
@@ -293,17 +325,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)  # fmt: skip
     if args.pairs_per_request < 1:
         p.error(f"--pairs-per-request must be >= 1, got {args.pairs_per_request}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
     models = args.model or (["minilm"] if args.quick else ["minilm", "bert-base-random"])
+    clients = _counts(p, "--clients", "1,16" if args.quick and args.clients == "1,4,16,64" else args.clients)
+    if not (args.serial or args.url):
+        from workloads.bert import sweep
+
+        duration = args.duration_s or (4.0 if args.quick else 8.0)
+        settings = {
+            "models": models, "clients": clients, "workers": _counts(p, "--workers", args.workers),
+            "batch_sizes": _counts(p, "--batch-sizes", args.batch_sizes), "repeats": 1 if args.quick else args.repeats,
+            "duration_s": duration, "max_wait_ms": args.max_wait_ms, "max_length_tokens": args.max_length_tokens,
+            "wire": args.wire,
+        }  # fmt: skip
+        doc = sweep.run_sweep(
+            models=models, clients=clients, worker_counts=settings["workers"], batch_sizes=settings["batch_sizes"],
+            repeats=settings["repeats"], duration_s=duration, max_wait_ms=args.max_wait_ms,
+            max_length=args.max_length_tokens, wire_format=args.wire,
+        )  # fmt: skip
+        print(sweep.write(doc, args.out, settings))
+        print(f"wrote {args.out}/bench.md, bench.json, bench.png")
+        return 0
     duration = args.duration_s or (8.0 if args.quick else 20.0)
     settings = {
-        "models": models, "clients": args.clients, "duration_s": duration, "rate_per_s": args.rate_per_s,
+        "models": models, "clients": max(clients), "duration_s": duration, "rate_per_s": args.rate_per_s,
         "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
         "max_length_tokens": args.max_length_tokens, "device": args.device, "runtime": args.runtime, "url": args.url,
         "pairs_per_request": args.pairs_per_request,
         "instance_type": args.instance_type or PRICED_AS.get(args.device), "region": args.region,
     }  # fmt: skip
     rows = run_bench(
-        models=models, clients=args.clients, duration_s=duration, rate_per_s=args.rate_per_s,
+        models=models, clients=max(clients), duration_s=duration, rate_per_s=args.rate_per_s,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_length=args.max_length_tokens,
         device=args.device, runtime=args.runtime, url=args.url, pairs_per_request=args.pairs_per_request,
     )  # fmt: skip

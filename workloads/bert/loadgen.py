@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,7 +30,20 @@ import numpy as np
 
 from workloads.bert.rawhttp import HttpError, RawHttpClient
 
-Post = Callable[[dict[str, Any]], Awaitable[int]]
+Post = Callable[[int], Awaitable[int]]  # the index of a payload -> the HTTP status
+
+
+def encode_bodies(payloads: Sequence[dict[str, Any]], wire_format: str) -> tuple[list[bytes], str]:
+    """Return every payload encoded once, and its media type (json or msgpack): no encoding per request."""
+    from workloads.bert import wire
+
+    if wire_format == "msgpack":
+        import msgpack
+
+        return [msgpack.packb(p, use_bin_type=True) for p in payloads], wire.MSGPACK
+    if wire_format != "json":
+        raise ValueError(f"wire_format={wire_format!r}: use json or msgpack")
+    return [json.dumps(p, separators=(",", ":")).encode() for p in payloads], wire.JSON
 
 
 @dataclass
@@ -88,7 +102,9 @@ async def _run(
     duration_s: float,
     warmup_s: float,
     timeout_s: float,
+    wire_format: str = "json",
 ) -> LoadResult:
+    bodies, media_type = encode_bodies(payloads, wire_format)
     result = LoadResult(clients=clients, rate_per_s=rate_per_s, duration_s=duration_s)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     start = time.perf_counter()
@@ -110,9 +126,9 @@ async def _run(
                 scheduled = time.perf_counter()
             if scheduled >= window[1]:
                 return
-            payload = payloads[next(counter) % len(payloads)]
+            pick = next(counter) % len(payloads)
             try:
-                outcome = str(await post(payload))
+                outcome = str(await post(pick))
             except (httpx.HTTPError, HttpError) as err:
                 outcome = type(err).__name__
             done = time.perf_counter()
@@ -121,15 +137,22 @@ async def _run(
             result.elapsed_s = max(result.elapsed_s, done - window[0])
             if outcome == "200":
                 result.ok += 1
-                result.pairs_ok += len(payload["pairs"])
+                result.pairs_ok += len(payloads[pick]["pairs"])
                 result.latencies_s.append(done - scheduled)
             else:
                 result.errors[outcome] += 1
 
     if endpoint.startswith("http://"):
-        raws = [RawHttpClient(endpoint, timeout_s=timeout_s) for _ in range(clients)]
+        raws = [RawHttpClient(endpoint, timeout_s=timeout_s, media_type=media_type) for _ in range(clients)]
+
+        def poster(raw: RawHttpClient) -> Post:
+            async def post(index: int) -> int:
+                return (await raw.post(bodies[index]))[0]
+
+            return post
+
         try:
-            await asyncio.gather(*(client(i, raws[i].post_json) for i in range(clients)))
+            await asyncio.gather(*(client(i, poster(raws[i])) for i in range(clients)))
         finally:
             for raw in raws:
                 raw.close()
@@ -137,8 +160,9 @@ async def _run(
 
     async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as http:
 
-        async def post_httpx(payload: dict[str, Any]) -> int:
-            return (await http.post(endpoint, json=payload)).status_code
+        async def post_httpx(index: int) -> int:
+            headers = {"content-type": media_type, "accept": media_type}
+            return (await http.post(endpoint, content=bodies[index], headers=headers)).status_code
 
         await asyncio.gather(*(client(i, post_httpx) for i in range(clients)))
     return result
@@ -153,6 +177,7 @@ def run_load(
     duration_s: float = 10.0,
     warmup_s: float = 2.0,
     timeout_s: float = 30.0,
+    wire_format: str = "json",
 ) -> LoadResult:
     """Drive ``url`` with ``clients`` concurrent clients (``rate_per_s`` 0: closed loop); return the result."""
     if clients < 1 or duration_s <= 0 or rate_per_s < 0 or not payloads:
@@ -166,5 +191,6 @@ def run_load(
             duration_s=duration_s,
             warmup_s=warmup_s,
             timeout_s=timeout_s,
+            wire_format=wire_format,
         )
     )

@@ -141,16 +141,33 @@ class Predictor:
             token_types[row, : len(ids)] = torch.tensor(types)
         return {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
 
+    def model_inputs(self, pairs: Sequence[Pair]) -> list[dict[str, torch.Tensor]]:
+        """Return the padded tensors of every engine call ``predict(pairs)`` makes (for model-only timing)."""
+        if self.task is Task.CLASSIFY:
+            encoded, _ = self._tokenize([p.text_a for p in pairs], [p.text_b for p in pairs])
+        else:
+            encoded, _ = self._tokenize([p.text_a for p in pairs] + [p.text_b for p in pairs], None)
+        return [tensors for _, tensors in self._calls(encoded)]
+
+    def _calls(self, encoded: Sequence[Any]) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
+        """Return (input indices, padded tensors) of each engine call: length-sorted chunks or one static shape."""
+        if self.engine.static_shape:
+            return [(list(range(len(encoded))), self._tensors(encoded, self.engine.static_shape[1]))]
+        chunks = plan_chunks([len(ids) for ids, _ in encoded], self.chunk_overhead_tokens)
+        calls = []
+        for chunk in chunks:
+            part = [encoded[i] for i in chunk]
+            calls.append((chunk, self._tensors(part, max(len(ids) for ids, _ in part))))
+        return calls
+
     def _run(self, first: list[str], second: list[str] | None) -> tuple[torch.Tensor, list[bool]]:
         """Tokenise, run the engine over length-sorted chunks (or one static-shape call), restore order."""
         encoded, truncated = self._tokenize(first, second)
+        calls = self._calls(encoded)
         if self.engine.static_shape:
-            return self.engine.run(self._tensors(encoded, self.engine.static_shape[1])), truncated
-        chunks = plan_chunks([len(ids) for ids, _ in encoded], self.chunk_overhead_tokens)
-        outputs = []
-        for chunk in chunks:
-            part = [encoded[i] for i in chunk]
-            outputs.append(self.engine.run(self._tensors(part, max(len(ids) for ids, _ in part))))
+            return self.engine.run(calls[0][1]), truncated
+        chunks = [chunk for chunk, _ in calls]
+        outputs = [self.engine.run(tensors) for _, tensors in calls]
         order = torch.tensor([i for chunk in chunks for i in chunk])
         result = torch.empty((len(encoded), *outputs[0].shape[1:]), dtype=outputs[0].dtype)
         result[order] = torch.cat(outputs)

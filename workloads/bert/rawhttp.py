@@ -33,7 +33,7 @@ class ProtocolError(HttpError):
 class RawHttpClient:
     """POST JSON bodies to one ``http://host:port/path`` URL over a single keep-alive connection."""
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, media_type: str = "application/json") -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"url={url!r}: the raw client speaks plain http://host[:port]/path only")
@@ -43,7 +43,7 @@ class RawHttpClient:
         self.timeout_s = timeout_s
         self._head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: mlhpc-loadgen\r\n"
-            "Accept: application/json\r\nContent-Type: application/json\r\n"
+            f"Accept: {media_type}\r\nContent-Type: {media_type}\r\n"
         ).encode("ascii")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -54,7 +54,7 @@ class RawHttpClient:
         return status
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        """Send ``body`` as a JSON POST; return (status, response body)."""
+        """Send ``body`` (already in the client's media type) as a POST; return (status, response body)."""
         try:
             return await asyncio.wait_for(self._exchange(body), timeout=self.timeout_s)
         except TimeoutError as err:

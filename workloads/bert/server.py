@@ -13,11 +13,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -26,34 +25,16 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from workloads.bert import wire, workers
 from workloads.bert.batcher import DynamicBatcher, OverloadedError
-from workloads.bert.predictor import Answer, Pair, Predictor
 
+if TYPE_CHECKING:  # the supervisor of --workers N never loads torch: only its workers do
+    from workloads.bert.predictor import Answer, Pair, Predictor
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("is empty or only whitespace; send the sentence text")
-    return value
-
-
-Text = Annotated[str, Field(max_length=100_000), AfterValidator(_not_blank)]
-
-
-class PairIn(BaseModel):
-    """One sentence pair."""
-
-    model_config = ConfigDict(extra="forbid")
-    text_a: Text
-    text_b: Text
-
-
-class PredictRequest(BaseModel):
-    """The body of POST /predict."""
-
-    model_config = ConfigDict(extra="forbid")
-    pairs: list[PairIn] = Field(min_length=1)
+# Kept importable from here: the request models live with the wire formats that parse them.
+PairIn = wire.PairIn
+PredictRequest = wire.PredictRequest
 
 
 @dataclass(frozen=True)
@@ -91,7 +72,29 @@ class Metrics:
             registry=self.registry,
         )
         self.batch_seconds = Histogram("bert_batch_seconds", "Time of one model call", registry=self.registry)
-        self.queued = Gauge("bert_queued_pairs", "Pairs waiting for a batch", registry=self.registry)
+        self.queued = Gauge(
+            "bert_queued_pairs", "Pairs waiting for a batch", registry=self.registry,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.draining = Gauge(
+            "bert_draining", "1 while the server drains after SIGTERM", registry=self.registry,
+            multiprocess_mode="livemax",
+        )  # fmt: skip
+
+    def exposition(self) -> bytes:
+        """Return the metrics in Prometheus' text format: every worker's together under ``--workers N``.
+
+        With several worker processes a scrape reaches one of them; prometheus_client's
+        multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, which the supervisor sets) keeps each
+        process's values in files and sums them here, so the pod's numbers are whole.
+        """
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
 
     def on_batch(self, size: int, seconds: float) -> None:
         """Record one model call."""
@@ -99,23 +102,45 @@ class Metrics:
         self.batch_seconds.observe(seconds)
 
 
-def _reason(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        message = "is missing"
-    elif error.get("type") == "json_invalid":
-        message = f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
-    elif error.get("type") == "extra_forbidden":
-        message = 'is not a known field (send {"pairs": [{"text_a": ..., "text_b": ...}]})'
-    return f"{where} {message}"
+@dataclass
+class Drain:
+    """Whether the server is draining (SIGTERM received), and the requests it accepted and answered.
+
+    ``accepted`` counts /predict requests whose handler ran, ``answered`` those that returned a
+    response (any status), ``dropped`` those cancelled before answering (only past the drain
+    timeout): after a drain ``accepted == answered`` means no accepted request was lost.
+    """
+
+    draining: bool = False
+    began: float = 0.0
+    accepted: int = 0
+    answered: int = 0
+    dropped: int = 0
+
+    def begin(self) -> None:
+        """Start draining: readiness fails and every answer asks the client to close its connection."""
+        if not self.draining:
+            self.draining, self.began = True, time.monotonic()
+
+    def summary(self) -> str:
+        """Return the line the server logs when it has drained (the drain test reads it)."""
+        took = time.monotonic() - self.began if self.draining else 0.0
+        return (
+            f"drained in {took:.2f} s: {self.accepted} accepted, {self.answered} answered, "
+            f"{self.dropped} dropped"
+        )
 
 
 def create_app(predictor: Predictor, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """Return the FastAPI app serving a predictor through a dynamic batcher."""
+    from workloads.bert.predictor import Pair
+
     metrics = Metrics()
+    drain = Drain()
 
     def run_batch(pairs: list[Pair]) -> list[Answer]:
+        # Runs in the batcher's worker thread: the whole formed batch is tokenised here, in one
+        # call of the fast tokenizer, off the event loop (which keeps parsing and answering).
         return predictor.predict(pairs)
 
     batcher: DynamicBatcher[Pair, Answer] = DynamicBatcher(
@@ -137,52 +162,67 @@ def create_app(predictor: Predictor, settings: ServeSettings = ServeSettings()) 
     app = FastAPI(title="mlhpc BERT sentence-pair service", lifespan=lifespan)
     app.state.batcher = batcher
     app.state.metrics = metrics
+    app.state.drain = drain
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    def respond(status: int, doc: Any, accept: str | None, headers: dict[str, str] | None = None) -> Response:
+        content, media = wire.encode(doc, accept)
+        headers = dict(headers or {})
+        if drain.draining:
+            # Clients reconnect for their next request; the Service then sends it to another pod.
+            headers["connection"] = "close"
+        return Response(content, status_code=status, media_type=media, headers=headers)
+
+    def invalid(reasons: list[str], accept: str | None) -> Response:
         metrics.requests.labels(code="422").inc()
-        reasons = [_reason(e) for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "reasons": reasons})
+        return respond(422, {"error": "invalid request", "reasons": reasons}, accept)
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
+    async def healthz(request: Request) -> Response:
+        doc = {
+            "status": "draining" if drain.draining else "ok",
             "model": settings.model_name,
             "task": predictor.task.value,
             "device": predictor.engine.device.value,
             "max_length": predictor.max_length,
             "queued_pairs": batcher.queued,
+            "pid": os.getpid(),
         }
+        # Draining: readiness fails (503), so no Service sends this pod new requests.
+        return respond(503 if drain.draining else 200, doc, None)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         metrics.queued.set(batcher.queued)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        metrics.draining.set(1 if drain.draining else 0)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/predict")
-    async def predict(body: PredictRequest) -> JSONResponse:
+    async def answer(request: Request) -> Response:
+        accept = request.headers.get("accept")
+        try:
+            body = wire.decode(await request.body(), request.headers.get("content-type"))
+        except wire.UnsupportedMediaType as err:
+            metrics.requests.labels(code="415").inc()
+            return respond(415, {"error": "unsupported media type", "reason": str(err)}, accept)
+        except wire.BadRequest as err:
+            return invalid(err.reasons, accept)
         if len(body.pairs) > settings.max_batch_size:
-            metrics.requests.labels(code="422").inc()
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "error": "invalid request",
-                    "reasons": [
-                        f"pairs has {len(body.pairs)} items; at most {settings.max_batch_size} "
-                        "(max_batch_size) per request: split the request"
-                    ],
-                },
+            return invalid(
+                [
+                    f"pairs has {len(body.pairs)} items; at most {settings.max_batch_size} "
+                    "(max_batch_size) per request: split the request"
+                ],
+                accept,
             )
         started = time.perf_counter()
         try:
             answers = await batcher.submit([Pair(p.text_a, p.text_b) for p in body.pairs])
         except OverloadedError as err:
             metrics.requests.labels(code="503").inc()
-            return JSONResponse(
-                status_code=503,
-                content={"error": "overloaded", "reason": str(err)},
-                headers={"Retry-After": str(err.retry_after_s)},
+            return respond(
+                503,
+                {"error": "overloaded", "reason": str(err)},
+                accept,
+                {"Retry-After": str(err.retry_after_s)},
             )
         metrics.latency.observe(time.perf_counter() - started)
         metrics.requests.labels(code="200").inc()
@@ -190,14 +230,35 @@ def create_app(predictor: Predictor, settings: ServeSettings = ServeSettings()) 
         truncated = sum(a.truncated for a in answers)
         if truncated:
             metrics.truncated.inc(truncated)
-        return JSONResponse(
-            {
-                "model": settings.model_name,
-                "task": predictor.task.value,
-                "max_length": predictor.max_length,
-                "results": [a.as_dict() for a in answers],
+        doc = {
+            "model": settings.model_name,
+            "task": predictor.task.value,
+            "max_length": predictor.max_length,
+            "results": [a.as_dict() for a in answers],
+        }
+        return respond(200, doc, accept)
+
+    @app.post(
+        "/predict",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    wire.JSON: {"schema": wire.PredictRequest.model_json_schema()},
+                    wire.MSGPACK: {"schema": wire.PredictRequest.model_json_schema()},
+                },
             }
-        )
+        },
+    )
+    async def predict(request: Request) -> Response:
+        drain.accepted += 1
+        try:
+            response = await answer(request)
+        except BaseException:
+            drain.dropped += 1
+            raise
+        drain.answered += 1
+        return response
 
     return app
 
@@ -220,7 +281,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--max-queue", type=int, default=256)
     p.add_argument("--threshold", type=float, default=0.6)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port and the device, each with its own model and batcher "
+        f"(1-{workers.MAX_WORKERS}; on Neuron each gets its share of NEURON_RT_VISIBLE_CORES)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads per worker (0: the CPUs this container may use / workers, at least 1)",
+    )
+    p.add_argument(
+        "--drain-delay-s",
+        type=float,
+        default=0.0,
+        help="after SIGTERM, keep serving this long with /healthz answering 503 (endpoints are removed) "
+        "before the listener closes",
+    )
+    p.add_argument(
+        "--drain-timeout-s",
+        type=float,
+        default=25.0,
+        help="after the listener closes, the longest wait for accepted requests to be answered; keep "
+        "delay + timeout below the pod's terminationGracePeriodSeconds",
+    )
     return p  # fmt: skip
 
 
@@ -230,6 +317,7 @@ def make_predictor(
 ) -> Predictor:  # fmt: skip
     """Load a model and build its engine and predictor (Neuron compiles for max_batch_size x max_length)."""
     from workloads.bert import engines, models
+    from workloads.bert.predictor import Predictor
 
     loaded = models.load(model_uri)
     engine = engines.build_engine(
@@ -243,17 +331,37 @@ def make_predictor(
     return Predictor(loaded, engine, max_length=max_length, threshold=threshold)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Load the model and serve it until stopped (SIGTERM/SIGINT: uvicorn drains and exits)."""
-    import torch
-    import uvicorn
-
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse option values the server cannot run with (WorkloadError naming the value and the range)."""
     from workloads.common.entry import WorkloadError
 
+    if not 1 <= args.workers <= workers.MAX_WORKERS:
+        raise WorkloadError(f"--workers {args.workers} is out of range; use 1 to {workers.MAX_WORKERS}")
+    if args.threads < 0:
+        raise WorkloadError(f"--threads {args.threads} is negative; use 0 (automatic) or a positive count")
+    for name in ("drain_delay_s", "drain_timeout_s"):
+        if getattr(args, name) < 0:
+            option = "--" + name.replace("_", "-")
+            raise WorkloadError(f"{option} {getattr(args, name)} is negative; use 0 or more seconds")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT, then drain: readiness fails, accepted requests are answered, exit 0."""
+    from workloads.common.entry import WorkloadError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    worker = workers.WorkerHandle.from_env()
     try:
+        check_options(args)
+        if args.workers > 1 and worker is None:
+            return workers.supervise(
+                [sys.executable, "-m", "workloads.bert.server", *argv],
+                count=args.workers, host=args.host, port=args.port, threads=args.threads, device=args.device,
+            )  # fmt: skip
+        import torch
+
+        torch.set_num_threads(args.threads or workers.threads_per_worker(args.workers))
         predictor = make_predictor(
             args.model_uri,
             device=args.device,
@@ -273,8 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WorkloadError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-    return 0
+    drain: Drain = app.state.drain
+    server = workers.serve(
+        app, host=args.host, port=args.port, worker=worker, on_drain=drain.begin,
+        drain_delay_s=args.drain_delay_s, drain_timeout_s=args.drain_timeout_s,
+    )  # fmt: skip
+    if drain.draining:
+        where = f"worker {worker.index}" if worker else "server"
+        print(f"bert {where} (pid {os.getpid()}): {drain.summary()}", file=sys.stderr, flush=True)
+    return 0 if server.started or drain.draining else 1
 
 
 if __name__ == "__main__":

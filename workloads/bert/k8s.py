@@ -15,6 +15,9 @@ NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 ACCELERATOR_LABEL = "mlhpc.io/accelerator"
 NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
 PORT = 8080
+GRACE_S = 30  # terminationGracePeriodSeconds: SIGKILL follows SIGTERM after it
+DRAIN_DELAY_S = 5  # readiness 503 before the listener closes: endpoints update within a few seconds
+DRAIN_TIMEOUT_S = 20  # the longest the server waits for accepted requests after the listener closes
 METRICS_PATH = "/metrics"  # the server's Prometheus endpoint (workloads/bert/server.py)
 # The server's own metrics the pods scale on (names as workloads/bert/server.py registers them).
 QUEUE_METRIC = "bert_queued_pairs"
@@ -177,6 +180,12 @@ def deployment(s: ServiceSettings) -> dict[str, Any]:
             str(s.max_wait_ms),
             "--max-length-tokens",
             str(s.max_length_tokens),
+            # on SIGTERM: readiness fails at once, the listener closes DRAIN_DELAY_S later (the Service
+            # stops sending), then every accepted request is answered, all within the grace period
+            "--drain-delay-s",
+            str(DRAIN_DELAY_S),
+            "--drain-timeout-s",
+            str(DRAIN_TIMEOUT_S),
         ],
         "ports": [{"name": "http", "containerPort": PORT}],
         "env": [{"name": "MLHPC_MODEL_CACHE", "value": "/tmp/models"}],
@@ -203,7 +212,7 @@ def deployment(s: ServiceSettings) -> dict[str, Any]:
     pod.update(
         {
             "containers": [container],
-            "terminationGracePeriodSeconds": 30,
+            "terminationGracePeriodSeconds": GRACE_S,
             "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}}],
         }
     )

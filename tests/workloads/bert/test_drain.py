@@ -180,3 +180,19 @@ def test_workers_drain_and_exit_when_their_supervisor_is_killed(tmp_path: Path) 
             os.killpg(proc.pid, signal.SIGKILL)
     assert not alive, start.log.read_text()
     assert start.log.read_text().count("its supervisor") == 2
+
+
+def test_the_manifests_drain_ends_before_the_kubelets_sigkill() -> None:
+    from workloads.bert import k8s
+
+    deployment = next(
+        o
+        for o in k8s.service_objects(k8s.ServiceSettings(image="i", model_uri="s3://b/m/"))
+        if o["kind"] == "Deployment"
+    )
+    pod = deployment["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    delay = float(args[args.index("--drain-delay-s") + 1])
+    timeout = float(args[args.index("--drain-timeout-s") + 1])
+    assert delay > 0  # readiness fails before the listener closes, so the Service stops sending first
+    assert delay + timeout < pod["terminationGracePeriodSeconds"]

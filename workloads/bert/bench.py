@@ -344,6 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             repeats=settings["repeats"], duration_s=duration, max_wait_ms=args.max_wait_ms,
             max_length=args.max_length_tokens, wire_format=args.wire,
         )  # fmt: skip
+        # the sweep runs on this machine's CPUs: priced as a CPU node of the same size (or --instance-type)
+        settings["instance_type"] = args.instance_type or PRICED_AS["cpu"]
+        settings["region"] = args.region
+        for summary in doc["summary"].values():
+            with_cost([summary["model_only"], summary["served_best"]], instance_type=settings["instance_type"],
+                      region=args.region)  # fmt: skip
         print(sweep.write(doc, args.out, settings))
         print(f"wrote {args.out}/bench.md, bench.json, bench.png")
         return 0

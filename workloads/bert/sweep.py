@@ -168,6 +168,14 @@ def table(doc: dict[str, Any]) -> str:
             f"| {b['workers']}, {b['clients']} | {b['pairs_per_s']:.1f} | {b['p99_ms']:.0f} "
             f"| **{100 * s['ratio']:.0f} %** | {first} |"
         )
+    costs = [
+        f"{model}: model only {_usd(s['model_only'])}, best served {_usd(s['served_best'])}"
+        for model, s in doc["summary"].items()
+        if "usd_per_million_pairs" in s["served_best"]
+    ]
+    if costs:
+        priced = next(iter(doc["summary"].values()))["served_best"].get("priced_as") or "unpriced"
+        lines += ["", f"USD per million pairs ({priced}): " + "; ".join(costs)]
     lines += ["", "model only, pairs/s per batch size (median of rounds):", ""]
     sizes = sorted({r["batch"] for r in doc["model_only"]})
     lines += [
@@ -224,6 +232,11 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _usd(row: dict[str, Any]) -> str:
+    value = row.get("usd_per_million_pairs")
+    return "unknown" if value is None else f"${value:.2f}"
 
 
 def write(doc: dict[str, Any], out: Path, settings: dict[str, Any]) -> str:

@@ -54,3 +54,18 @@ def test_a_target_not_met_says_so_and_the_files_are_written(tmp_path: Path) -> N
 def test_layouts_give_each_worker_its_share_of_the_cores() -> None:
     assert sweep.layouts([1, 2], cpus=2) == [(1, 2), (2, 1)]
     assert sweep.layouts([4], cpus=2) == [(4, 1)]
+
+
+def test_the_sweep_prices_a_million_pairs_from_the_price_table() -> None:
+    from mlhpc import pricing
+    from workloads.bert.bench import PRICED_AS, with_cost
+
+    doc = sweep.summarize({("m", 2, 1, 16): [(120.0, 1.0)]}, {("m", 2, 16): [served(96, 300)]}, cpus=2)
+    s = doc["summary"]["m"]
+    with_cost([s["model_only"], s["served_best"]], instance_type=PRICED_AS["cpu"], region="us-east-1")
+    hour = pricing.PriceTable.load().get("us-east-1", pricing.instance_hour(PRICED_AS["cpu"]))
+    assert hour is not None
+    # an hour of the instance over the pairs it serves in that hour, per million
+    assert s["served_best"]["usd_per_million_pairs"] == round(hour.usd / (96 * 3600) * 1e6, 4)
+    text = sweep.table(doc)
+    assert f"USD per million pairs ({PRICED_AS['cpu']} On-Demand in us-east-1): m: model only $" in text

@@ -50,6 +50,11 @@ CODEBUILD_MINUTE = "codebuild/general1-medium/minute"
 SNS_EMAIL_100K = "sns/email/100k"
 STATES_TRANSITIONS_1K = "states/transitions/1k"
 ROUTE53_QUERIES_1M = "route53/queries/1m"
+AMP_SAMPLES_INGESTED_10M = "amp/samples-ingested/10m"
+AMP_STORAGE_GB_MONTH = "amp/storage/gb-month"
+AMP_QUERY_SAMPLES_1B = "amp/query-samples/1b"
+AMP_COLLECTOR_HOUR = "amp/collector/hour"  # a managed scraper, billed for every hour it exists
+AMP_COLLECTOR_SAMPLES_10M = "amp/collector-samples/10m"
 
 
 def instance_hour(instance_type: str) -> str:

@@ -210,6 +210,7 @@ FREE = frozenset(
         "AWS::EC2::VPCGatewayAttachment",
         "AWS::EFS::AccessPoint",
         "AWS::EFS::MountTarget",
+        "AWS::EKS::AccessEntry",
         "AWS::EKS::Addon",
         "AWS::EKS::PodIdentityAssociation",
         "AWS::EMR::SecurityConfiguration",
@@ -232,6 +233,7 @@ FREE = frozenset(
         "AWS::SageMaker::StudioLifecycleConfig",
         "AWS::SageMaker::UserProfile",  # its apps are billed by the hour while they run (the domain's line)
         # custom resources run their provider's Lambda only at deploy time (the functions' usage lines)
+        "Custom::AWSCDK-EKS-HelmChart",  # the chart's pods run on the cluster's nodes (their line)
         "Custom::AWSCDK-EKS-KubernetesResource",
         "Custom::SelfSignedTlsBundle",
         "Custom::VpcRestrictDefaultSG",
@@ -257,6 +259,11 @@ USAGE: dict[str, tuple[tuple[str, str], ...]] = {
     "AWS::CodeBuild::Project": ((pricing.CODEBUILD_MINUTE, "build minutes (in-account image builds)"),),
     "AWS::SNS::Topic": ((pricing.SNS_EMAIL_100K, "email notifications"),),
     "AWS::StepFunctions::StateMachine": ((pricing.STATES_TRANSITIONS_1K, "state transitions (deploy time)"),),
+    "AWS::APS::Workspace": (
+        (pricing.AMP_SAMPLES_INGESTED_10M, "metric samples ingested"),
+        (pricing.AMP_STORAGE_GB_MONTH, "metrics stored"),
+        (pricing.AMP_QUERY_SAMPLES_1B, "query samples processed (KEDA's and Grafana's queries)"),
+    ),
 }
 
 Pricer = Callable[["_Context", str, dict[str, Any]], Iterator[Line | ComputeLine]]
@@ -434,6 +441,12 @@ def _eks_cluster(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[L
                    _monthly(1), note="standard support; a version past it bills the extended-support rate")  # fmt: skip
 
 
+def _amp_scraper(ctx: _Context, logical: str, res: dict[str, Any]) -> Iterator[Line | ComputeLine]:
+    del res
+    yield ctx.line(logical, "Managed Prometheus collector (scraper)", Kind.IDLE, pricing.AMP_COLLECTOR_HOUR,
+                   _monthly(1), note="plus each sample it collects (amp/collector-samples/10m)")  # fmt: skip
+
+
 def _instances(
     ctx: _Context, logical: str, item: str, instance_type: str, *, count: int, volume_gib: int, kind: Kind
 ) -> Iterator[Line]:
@@ -593,6 +606,7 @@ PRICED: dict[str, Pricer] = {
     "AWS::Route53::HostedZone": _hosted_zone,
     "Custom::AWSCDK-EKS-Cluster": _eks_cluster,
     "AWS::EKS::Cluster": _eks_cluster,
+    "AWS::APS::Scraper": _amp_scraper,
     "AWS::EKS::Nodegroup": _nodegroup,
     "AWS::EC2::Instance": _ec2_instance,
     "AWS::EMR::Cluster": _emr,

@@ -236,7 +236,9 @@ def _wait(calls: dict[Any, int], pids: list[int], logs: Path, *, timeout_s: floa
         return RunResult(codes, logs=logs)
     # The cause is a rank that died (no exit code, or killed by a signal) where there is one: its peers'
     # ordinary non-zero exits are what losing it did to them, whichever Ray reported first.
-    died = [r for r in failed if (code := codes[r]) is None or code < 0 or code > 128]  # 128 + N: signal N
+    died = [
+        r for r in failed if (status := codes[r]) is None or status < 0 or status > 128
+    ]  # 128 + N: signal N
     first = died[0] if died else next(iter(failed))
     others = [f"rank {rank} {what}" for rank, what in failed.items() if rank != first]
     for rank in range(len(pids)):

@@ -39,6 +39,7 @@ from stacks.constructs.cluster_autoscaler import ClusterAutoscaler, node_templat
 from stacks.constructs.framework import is_eks_provider
 from stacks.constructs.keys import allow_cloudwatch_logs
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.pod_identity import associate, pod_role
 from stacks.constructs.retention import retention
 from stacks.constructs.serving_metrics import ServingMetrics
 from stacks.refs import NetworkRefs, StorageRefs
@@ -242,20 +243,17 @@ class InferenceStack(Stack):
         self.service.node.add_dependency(self.device_plugin)
         # KEDA's custom resources (ScaledObject, TriggerAuthentication) exist once its chart is installed.
         self.service.node.add_dependency(self.metrics.keda)
-        association = eks.CfnPodIdentityAssociation(
-            self, "BertPodIdentity", cluster_name=self.cluster.cluster_name, namespace=service.namespace,
-            service_account=self.settings.service_account, role_arn=self.service_role.role_arn,
+        associate(
+            self, "BertPodIdentity", cluster=self.cluster, namespace=service.namespace,
+            service_account=self.settings.service_account, role=self.service_role,
         )  # fmt: skip
-        association.node.add_dependency(self.cluster.eks_pod_identity_agent)
 
     def _add_job_identity(self, storage: StorageRefs) -> None:
         """The service account workload Jobs run as, given the job role (the data, nothing else) by Pod Identity."""
-        self.job_role = iam.Role(
-            self,
-            "EksJobRole",
+        self.job_role = pod_role(
+            self, "EksJobRole",
             description="mlhpc workload Jobs on EKS (Pod Identity): read datasets, write results and checkpoints",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
-        )
+        )  # fmt: skip
         self.job_role.add_managed_policy(storage.data_access_policy)
         account = self.cluster.add_manifest(
             "JobServiceAccount",
@@ -269,11 +267,10 @@ class InferenceStack(Stack):
                 },
             },
         )
-        association = eks.CfnPodIdentityAssociation(
-            self, "JobPodIdentity", cluster_name=self.cluster.cluster_name, namespace=contract.EKS_JOB_NAMESPACE,
-            service_account=contract.EKS_JOB_SERVICE_ACCOUNT, role_arn=self.job_role.role_arn,
+        associate(
+            self, "JobPodIdentity", cluster=self.cluster, namespace=contract.EKS_JOB_NAMESPACE,
+            service_account=contract.EKS_JOB_SERVICE_ACCOUNT, role=self.job_role, after=(account,),
         )  # fmt: skip
-        association.node.add_dependency(self.cluster.eks_pod_identity_agent, account)
 
     def _nodegroup(
         self,
@@ -318,11 +315,10 @@ class InferenceStack(Stack):
 
     def _service_role(self, bucket_arn: str, export: str, key: kms.IKey, prefix: str) -> iam.Role:
         """Return the role the BERT pods assume through EKS Pod Identity: read the model prefix, nothing else."""
-        role = iam.Role(
+        role = pod_role(
             self,
             "BertServiceRole",
             description="BERT pods (EKS Pod Identity): read the model prefix of the datasets bucket",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
         )
         policy = iam.Policy(
             self,

@@ -29,6 +29,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.pod_identity import associate, pod_role
 
 # The autoscaler's minor version follows the cluster's (its compatibility rule); pinned, never :latest.
 IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.0"
@@ -66,11 +67,10 @@ class ClusterAutoscaler(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.role = iam.Role(
+        self.role = pod_role(
             self,
             "Role",
             description="Cluster Autoscaler (EKS Pod Identity): resize this cluster's managed node groups",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -124,11 +124,10 @@ class ClusterAutoscaler(Construct):
             "read (DescribeNodegroup) for the labels, taints and template tags of a group scaled to zero.",
         )
         self.manifest = cluster.add_manifest("Manifest", *objects(cluster_name, stack.region, node_selector))
-        association = eks.CfnPodIdentityAssociation(
-            self, "PodIdentity", cluster_name=cluster.cluster_name, namespace=NAMESPACE,
-            service_account=NAME, role_arn=self.role.role_arn,
+        associate(
+            self, "PodIdentity", cluster=cluster, namespace=NAMESPACE, service_account=NAME, role=self.role,
+            after=(self.manifest,),
         )  # fmt: skip
-        association.node.add_dependency(cluster.eks_pod_identity_agent, self.manifest)
 
 
 def _partition(region: str) -> str:

@@ -39,6 +39,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.constructs.pod_identity import associate, pod_role
 from stacks.constructs.topic_target import allow_alarms_to_publish, topic_arn_of
 from workloads.bert.k8s import NEURON_TAINT_KEY, SERIES_LABELS
 
@@ -254,11 +255,8 @@ class ServingMetrics(Construct):
             values={"nodeSelector": dict(system_selector),
                     "serviceAccount": {"operator": {"create": True, "name": KEDA_OPERATOR}}},
         )  # fmt: skip
-        self.keda_role = iam.Role(
-            self,
-            "KedaRole",
-            description="KEDA operator (EKS Pod Identity): query the BERT metrics workspace",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
+        self.keda_role = pod_role(
+            self, "KedaRole", description="KEDA operator (EKS Pod Identity): query the BERT metrics workspace"
         )
         self.keda_role.add_to_policy(
             iam.PolicyStatement(
@@ -267,11 +265,10 @@ class ServingMetrics(Construct):
                 resources=[self.workspace.attr_arn],
             )
         )
-        association = eks.CfnPodIdentityAssociation(
-            self, "KedaPodIdentity", cluster_name=cluster.cluster_name, namespace=KEDA_NAMESPACE,
-            service_account=KEDA_OPERATOR, role_arn=self.keda_role.role_arn,
+        association = associate(
+            self, "KedaPodIdentity", cluster=cluster, namespace=KEDA_NAMESPACE, service_account=KEDA_OPERATOR,
+            role=self.keda_role,
         )  # fmt: skip
-        association.node.add_dependency(cluster.eks_pod_identity_agent)
         # The operator reads its credentials when it starts; the association must exist by then.
         self.keda.node.add_dependency(association)
 

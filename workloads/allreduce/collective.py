@@ -72,6 +72,31 @@ def sizes(min_bytes: int, max_bytes: int, factor: int) -> list[int]:
     return out
 
 
+def layout(
+    kind: str, count: int, ranks: int, rank: int, *, place: str, new: Callable[[int], Any], scattered_at: str
+) -> tuple[Any, Any]:
+    """Return (send, recv) of a collective on `count` total elements, out of place or in place (views share memory).
+
+    In place, reduce-scatter's result is a slice of the send buffer: this rank's own part for NCCL and
+    gloo (``scattered_at="own"``), the first part for MPI's ``Reduce_scatter_block`` (``"first"``).
+    """
+    part = count // ranks
+    lo, hi = rank * part, (rank + 1) * part
+    if kind in ("all_reduce", "broadcast"):
+        if place == "in_place":
+            buf = new(count)
+            return buf, buf
+        return new(count), new(count)
+    if kind == "reduce_scatter":
+        send = new(count)
+        mine = send[lo:hi] if scattered_at == "own" else send[:part]
+        return (send, mine) if place == "in_place" else (send, new(part))
+    if kind == "all_gather":
+        recv = new(count)
+        return (recv[lo:hi], recv) if place == "in_place" else (new(part), recv)
+    raise ValueError(f"unknown collective {kind!r}")
+
+
 def element_count(collective: str, size_bytes: int, element_size: int, ranks: int) -> int:
     """Return the total elements of a message: size / element size, a multiple of ranks for rs/ag (>= 1 unit)."""
     count = size_bytes // element_size
@@ -120,21 +145,10 @@ class Collective:
     # --- buffers --------------------------------------------------------------------------
     def buffers(self, count: int, place: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (send, recv) for a message of `count` total elements in a layout."""
-        part = count // self.ranks
-        lo, hi = self.rank * part, (self.rank + 1) * part
-        new = lambda n: torch.empty(n, dtype=self.dtype, device=self.device)  # noqa: E731
-        if self.kind in ("all_reduce", "broadcast"):
-            if place == "in_place":
-                buf = new(count)
-                return buf, buf
-            return new(count), new(count)
-        if self.kind == "reduce_scatter":
-            send = new(count)
-            return (send, send[lo:hi]) if place == "in_place" else (send, new(part))
-        if self.kind == "all_gather":
-            recv = new(count)
-            return (recv[lo:hi], recv) if place == "in_place" else (new(part), recv)
-        raise ValueError(f"unknown collective {self.kind!r}")
+        return layout(
+            self.kind, count, self.ranks, self.rank, place=place,
+            new=lambda n: torch.empty(n, dtype=self.dtype, device=self.device), scattered_at="own",
+        )  # fmt: skip
 
     def bind(self, send: torch.Tensor, recv: torch.Tensor, *, async_op: bool) -> Callable[[], Any]:
         """Return a no-argument call that starts the collective on these buffers.

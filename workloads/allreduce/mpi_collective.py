@@ -40,7 +40,7 @@ import torch
 from mpi4py import MPI
 
 from workloads.allreduce import bandwidth, check
-from workloads.allreduce.collective import DTYPES, Measurement, Row, element_count
+from workloads.allreduce.collective import DTYPES, Measurement, Row, element_count, layout
 from workloads.allreduce.spec import MPI_DTYPES, no_mpi_dtype
 
 NUMPY_DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
@@ -109,21 +109,10 @@ class MpiCollective:
     # --- buffers --------------------------------------------------------------------------
     def buffers(self, count: int, place: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (send, recv) for a message of `count` total elements in a layout (views share memory)."""
-        part = count // self.ranks
-        lo, hi = self.rank * part, (self.rank + 1) * part
-        new = partial(np.empty, dtype=self.dtype)
-        if self.kind in ("all_reduce", "broadcast"):
-            if place == "in_place":
-                buf = new(count)
-                return buf, buf
-            return new(count), new(count)
-        if self.kind == "reduce_scatter":
-            send = new(count)
-            return (send, send[:part]) if place == "in_place" else (send, new(part))
-        if self.kind == "all_gather":
-            recv = new(count)
-            return (recv[lo:hi], recv) if place == "in_place" else (new(part), recv)
-        raise ValueError(f"unknown collective {self.kind!r}")
+        return layout(
+            self.kind, count, self.ranks, self.rank, place=place, new=partial(np.empty, dtype=self.dtype),
+            scattered_at="first",
+        )  # fmt: skip
 
     def bind(self, send: np.ndarray, recv: np.ndarray, place: str) -> Callable[[], Any]:
         """Return a no-argument call that runs the collective on these buffers (decided once, outside the loop)."""

@@ -225,4 +225,7 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
         print(f"{spec.name}: failed (a bug or an environment problem, details above)", file=sys.stderr)
         return EXIT_FAILED
     finally:
+        # leave the group on every path: a gloo group left to the interpreter's exit can end the rank in
+        # std::terminate (SIGABRT, 134) after it finished, which a Job controller counts as a failure
+        dist.leave()
         stop.restore()

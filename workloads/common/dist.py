@@ -48,6 +48,20 @@ RENDEZVOUS_TIMEOUT_S = 600
 # seen), instead of leaving the rank blocked in a CUDA stream; gloo raises on its own. Blocking wait
 # (TORCH_NCCL_BLOCKING_WAIT) is not needed: the watchdog ends the process either way.
 RANK_ERROR_ENV = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
+# torch modules whose functions take ``group=group.WORLD`` as a default, evaluated when the module is
+# first imported: imported after a rank joined, they hold the live default group, which
+# destroy_process_group can then not free; gloo's threads outlive it and, at interpreter exit, one
+# that still drops a finished collective's tensors takes the GIL during finalization and the rank
+# ends in std::terminate (SIGABRT, 134) after it had finished. torch imports the first one lazily
+# with torch._dynamo, that is, with the first optimizer a workload builds. They are imported before
+# joining, so that the default they bind is "no group". The others in torch (ZeroRedundancyOptimizer,
+# ShardedGradScaler) would cost a second or more per rank and no workload imports them;
+# tests/workloads/common/test_dist_teardown.py finds every such module in the installed torch.
+BINDS_WORLD_AT_IMPORT = ("torch.distributed.nn.functional",)
+NOT_PRELOADED = {
+    "torch.distributed.optim.zero_redundancy_optimizer": "no workload uses ZeRO",
+    "torch.distributed.fsdp.sharded_grad_scaler": "no workload uses FSDP's grad scaler",
+}
 
 
 @dataclass(frozen=True)
@@ -209,9 +223,15 @@ def init_process_group(
     short one, which gloo applies to every collective and NCCL's watchdog enforces. One rank uses an
     in-memory store, so a single process runs the same code.
     """
+    import importlib
+    import importlib.util
+
     import torch.distributed as tdist
 
     with_error_handling(os.environ)  # a rank started by a launcher that is not ours (torchrun, mpirun)
+    for module in BINDS_WORLD_AT_IMPORT:  # before the group exists: see BINDS_WORLD_AT_IMPORT
+        if importlib.util.find_spec(module) is not None:  # an older torch (the Inf1 image's) may lack it
+            importlib.import_module(module)
     store: Any
     if rdzv.world_size == 1:
         store = tdist.HashStore()
@@ -237,8 +257,9 @@ def init_process_group(
 def leave() -> None:
     """Destroy the default process group if this process joined one (also after a failed collective).
 
-    Exiting with a gloo group whose peer is gone can end in std::terminate (SIGABRT) from a
-    transport thread, which would hide the exit code the rank chose.
+    Exiting with a gloo group still alive can end in std::terminate (SIGABRT) from one of its
+    threads, which would hide the exit code the rank chose; destroying it joins them (as long as
+    nothing else holds the group: see BINDS_WORLD_AT_IMPORT).
     """
     tdist = sys.modules.get("torch.distributed")
     if tdist is not None and tdist.is_available() and tdist.is_initialized():

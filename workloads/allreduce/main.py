@@ -164,6 +164,14 @@ def _write_sweep(
                 "threshold": verdict.threshold,
                 "ok": verdict.ok,
             }
+    wrong = int(metrics["wrong"])
+    if wrong:
+        bad = [r.size for r in rows if any(m.wrong for m in r.results.values())]
+        ctx.fail_check(
+            f"{wrong} wrong element(s) in the {args.collective} results at {len(bad)} size(s) "
+            f"({bad[0]}..{bad[-1]} B): the collectives returned wrong values on these ranks, so their "
+            f"bandwidths are no result; the table, {SWEEP_CSV} and metrics.json say where"
+        )
     table.write_csv(ctx.out / SWEEP_CSV, rows)
     plots.busbw_plot(ctx.out / SWEEP_PNG, rows, title=title, memcpy_gbps=memcpy_gbps, reference=reference)
 

@@ -61,6 +61,7 @@ class RunContext:
     resume: bool = True
     inputs: dict[str, Path] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    failed_checks: list[str] = field(default_factory=list)
 
     @property
     def is_main(self) -> bool:
@@ -87,6 +88,12 @@ class RunContext:
         """Print a line on the main rank (other ranks stay quiet)."""
         if self.is_main:
             print(message, flush=True)
+
+    def fail_check(self, message: str) -> None:
+        """Record a check of the results that failed (wrong values, not slow ones): the outputs and
+        metrics.json are still written and published, then the job exits 1 with this message, so that a
+        scheduler shows the run as failed rather than as a result."""
+        self.failed_checks.append(message)
 
 
 Job = Callable[[Any, RunContext], Mapping[str, Any]]
@@ -191,6 +198,10 @@ def run(spec: WorkloadSpec, job: Job, argv: Sequence[str] | None = None) -> int:
             write_metrics(output.path, metrics)
             where = output.publish()
             print(f"{spec.name}: outputs in {where}", flush=True)
+        if ctx.failed_checks:
+            for message in ctx.failed_checks:
+                print(f"error: {spec.name}: {message}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
         return EXIT_OK
     except Preempted as preempted:
         why = stop.signal_name or "signal"

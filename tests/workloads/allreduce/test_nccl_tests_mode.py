@@ -84,15 +84,19 @@ def test_the_mode_runs_the_binary_under_the_launcher_and_reports_its_table(tmp_p
 
 
 @needs_mpirun
-def test_wrong_values_are_reported_as_a_result_not_a_crash(tmp_path: Path) -> None:
+def test_wrong_values_are_written_as_outputs_and_then_fail_the_job(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
-    # nccl-tests exits non-zero when a check failed; the table it printed is still the result
+    # nccl-tests exits non-zero when a check failed; the table it printed is still parsed and written,
+    # and the job fails as the binary did (not a crash: no traceback, the wrong sizes named)
     _stand_in(bin_dir, "reduce_scatter_perf", prints=output(REDUCE_SCATTER_FAILED), code=3)
     done = _run(tmp_path, bin_dir, "--collective", "reduce_scatter", "--dtype", "float16", "--op", "min")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["wrong"] == 3 and m["nccl_tests"]["out_of_bounds"] == 1 and m["nccl_tests"]["exit_code"] == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS["nccl-tests"])
     assert "out of bounds values 1, #wrong 3" in done.stdout
+    assert "error: allreduce: 3 wrong element(s) in the reduce_scatter results" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @needs_mpirun

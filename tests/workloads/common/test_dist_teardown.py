@@ -39,20 +39,27 @@ print(json.dumps({"during": during, "after": after}))
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc thread names")
-def test_leaving_the_group_stops_gloos_threads_after_torch_dynamo_was_imported() -> None:
+def _fresh_python(code: str, *, timeout_s: float) -> object:
+    """Run code in a new interpreter (nothing imported yet) from the repository; return its last stdout
+    line, parsed as JSON."""
     root = Path(__file__).resolve().parents[3]
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD],
+        [sys.executable, "-c", code],
         cwd=root,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc thread names")
+def test_leaving_the_group_stops_gloos_threads_after_torch_dynamo_was_imported() -> None:
+    threads = _fresh_python(_CHILD, timeout_s=120)
+    assert isinstance(threads, dict)
     # the check can fail: while joined, the threads are there
     assert any(name in threads["during"] for name in GLOO_THREADS), threads
     assert not [name for name in threads["after"] if name in GLOO_THREADS], threads
@@ -110,15 +117,4 @@ def test_the_modules_not_preloaded_are_imported_by_no_workload() -> None:
         "            importlib.import_module(info.name)\n"
         f"print(json.dumps(sorted(m for m in {sorted(NOT_PRELOADED)!r} if m in sys.modules)))\n"
     )
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run(
-        [sys.executable, "-c", child],
-        cwd=root,
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert _fresh_python(child, timeout_s=300) == []
